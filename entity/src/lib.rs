@@ -1,0 +1,6 @@
+//! SeaORM entities of roomcast: one module per table, matching `migration/`.
+//!
+//! These are plain data types. They hold no logic and open no connections; the
+//! server's `store` module is the only place that reads or writes them.
+
+pub mod message;

@@ -1,0 +1,18 @@
+//! Schema migrations of roomcast, run at server startup (`Migrator::up`) and by
+//! hand with this crate's binary (`cargo run -p migration -- up|down|status|fresh`).
+//!
+//! One migration per file; a migration that has landed is never edited, only
+//! followed by a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_messages;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_messages::Migration)]
+    }
+}

@@ -1,0 +1,784 @@
+//! Room actor: one per live stream room. Every decision about a room is made
+//! here, in one place and in one order: who is a member, the viewer count, the
+//! last messages (`recent`), the reactions of the current window, the message
+//! rate limits, slow mode, timeouts and bans.
+//!
+//! Fan-out is the hot path: a frame is serialised once and the same refcounted
+//! bytes are pushed into each member's bounded outbound queue with `try_send`.
+//! A member whose queue is full is dropped from the room and told to close
+//! (1008); the room never waits for anyone. No locks, no database calls and no
+//! per-receiver allocation happen in [`Room::broadcast`].
+//!
+//! The room must not touch sockets or the database directly: it hands frames to
+//! sessions' queues and writes to the store actor, which batches them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::auth::Identity;
+use crate::protocol::{
+    self, ChatMessage, ErrorCode, Frame, LeftReason, ModAction, Refusal, ServerFrame,
+};
+use crate::registry::{Registry, RoomIdle};
+use crate::store::{self, Store};
+
+/// A connection's id, unique within this process.
+pub type ConnId = u64;
+
+/// Settings every room shares.
+#[derive(Clone)]
+pub struct RoomConfig {
+    /// Messages kept in memory and sent in `joined.recent`.
+    pub recent: usize,
+    pub reaction_window: Duration,
+    pub viewers_interval: Duration,
+    pub idle_grace: Duration,
+    /// The configured emoji set; reactions carry an index into it.
+    pub emojis: Arc<[String]>,
+    /// Messages per user per room (GCRA).
+    pub message_quota: Quota,
+    pub store: Addr<Store>,
+}
+
+impl RoomConfig {
+    /// "`count` per `window`, burst `count`" as a governor quota.
+    pub fn quota(count: u32, window: Duration) -> Quota {
+        let count = NonZeroU32::new(count.max(1)).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(window / count.get())
+            .unwrap_or_else(|| Quota::per_second(count))
+            .allow_burst(count)
+    }
+}
+
+/// A connection as a room sees it: who, where its frames go, how to reach its actor.
+#[derive(Clone)]
+pub struct Conn {
+    pub id: ConnId,
+    pub user: Arc<Identity>,
+    /// The session's bounded outbound queue.
+    pub outbox: mpsc::Sender<Frame>,
+    /// Where to say that this connection is no longer in the room.
+    pub notify: Recipient<Detached>,
+}
+
+/// Tells a session it is no longer a member of `room` (join refused, banned, or too slow).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Detached {
+    pub room: String,
+    /// Set when the whole connection must close.
+    pub close: Option<CloseCause>,
+}
+
+/// Why a room asks a session to close its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// Its outbound queue overflowed (close 1008).
+    SlowConsumer,
+}
+
+pub struct Room {
+    id: String,
+    cfg: RoomConfig,
+    registry: Addr<Registry>,
+    members: HashMap<ConnId, Conn>,
+    peak: u64,
+    recent: VecDeque<Arc<ChatMessage>>,
+    /// `recent` serialised as a JSON array, rebuilt only after it changes.
+    recent_json: Option<Box<RawValue>>,
+    ids: ulid::Generator,
+    limiter: DefaultKeyedRateLimiter<String>,
+    /// Reaction counts of the current window, by emoji index.
+    reactions: Vec<u64>,
+    /// Viewer count last broadcast, and whether a broadcast is scheduled.
+    viewers_sent: u64,
+    viewers_last_at: Option<Instant>,
+    viewers_scheduled: bool,
+    slow_mode: u64,
+    last_post: HashMap<String, Instant>,
+    bans: HashSet<String>,
+    /// User → end of timeout (epoch ms).
+    timeouts: HashMap<String, i64>,
+    idle: Option<SpawnHandle>,
+    span: tracing::Span,
+}
+
+impl Room {
+    pub fn new(id: String, cfg: RoomConfig, registry: Addr<Registry>) -> Self {
+        let limiter = RateLimiter::keyed(cfg.message_quota);
+        let span = tracing::info_span!("room", room = %id);
+        Room {
+            reactions: vec![0; cfg.emojis.len()],
+            id,
+            cfg,
+            registry,
+            members: HashMap::new(),
+            peak: 0,
+            recent: VecDeque::new(),
+            recent_json: None,
+            ids: ulid::Generator::new(),
+            limiter,
+            viewers_sent: 0,
+            viewers_last_at: None,
+            viewers_scheduled: false,
+            slow_mode: 0,
+            last_post: HashMap::new(),
+            bans: HashSet::new(),
+            timeouts: HashMap::new(),
+            idle: None,
+            span,
+        }
+    }
+
+    /// Connections joined here (the cluster-wide sum comes with the Redis bridge).
+    fn viewers(&self) -> u64 {
+        self.members.len() as u64
+    }
+
+    /// Push one frame to every member. On a full queue the member is dropped.
+    fn broadcast(&mut self, frame: &Frame) {
+        let mut too_slow: Vec<ConnId> = Vec::new();
+        for (id, conn) in &self.members {
+            if let Err(err) = conn.outbox.try_send(frame.clone()) {
+                // Full: too slow. Closed: the session is gone and its Leave is on its way.
+                if matches!(err, TrySendError::Full(_)) {
+                    too_slow.push(*id);
+                }
+            }
+        }
+        for id in too_slow {
+            if let Some(conn) = self.members.remove(&id) {
+                tracing::warn!(parent: &self.span, session = id, user = %conn.user.id, "outbound queue full: dropping slow consumer");
+                conn.notify.do_send(Detached {
+                    room: self.id.clone(),
+                    close: Some(CloseCause::SlowConsumer),
+                });
+            }
+        }
+    }
+
+    /// Push a frame to one member; a full queue drops it like in a broadcast.
+    fn send_to(&mut self, conn_id: ConnId, frame: Frame) {
+        if let Some(conn) = self.members.get(&conn_id)
+            && let Err(TrySendError::Full(_)) = conn.outbox.try_send(frame)
+            && let Some(conn) = self.members.remove(&conn_id)
+        {
+            conn.notify.do_send(Detached {
+                room: self.id.clone(),
+                close: Some(CloseCause::SlowConsumer),
+            });
+        }
+    }
+
+    /// The member's identity, or a `not_joined` answer on `reply` if it is not one.
+    fn member_user(
+        &self,
+        conn_id: ConnId,
+        reply: &mpsc::Sender<Frame>,
+        reference: Option<&str>,
+    ) -> Option<Arc<Identity>> {
+        let user = self.members.get(&conn_id).map(|c| c.user.clone());
+        if user.is_none() {
+            let refusal = Refusal::new(ErrorCode::NotJoined, "join the room first");
+            let _ = reply.try_send(refusal.frame(Some(&self.id), reference));
+        }
+        user
+    }
+
+    fn refuse(&mut self, conn_id: ConnId, refusal: &Refusal, reference: Option<&str>) {
+        let frame = refusal.frame(Some(&self.id), reference);
+        self.send_to(conn_id, frame);
+    }
+
+    /// The count changed: broadcast it now, or once the interval since the last one has passed.
+    fn viewers_changed(&mut self, ctx: &mut Context<Self>) {
+        if self.viewers() > self.peak {
+            self.peak = self.viewers();
+        }
+        if self.viewers_scheduled {
+            return;
+        }
+        let wait = self
+            .viewers_last_at
+            .map(|t| self.cfg.viewers_interval.saturating_sub(t.elapsed()))
+            .unwrap_or(Duration::ZERO);
+        self.viewers_scheduled = true;
+        ctx.run_later(wait, |act, ctx| {
+            act.viewers_scheduled = false;
+            let count = act.viewers();
+            if count != act.viewers_sent {
+                act.viewers_sent = count;
+                act.viewers_last_at = Some(Instant::now());
+                let frame = protocol::encode(&ServerFrame::Viewers {
+                    room: &act.id,
+                    count,
+                });
+                act.broadcast(&frame);
+            }
+            act.check_idle(ctx);
+        });
+    }
+
+    /// Start the idle timer when the last member left; the registry stops us after it.
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        if !self.members.is_empty() {
+            if let Some(h) = self.idle.take() {
+                ctx.cancel_future(h);
+            }
+            return;
+        }
+        if self.idle.is_some() {
+            return;
+        }
+        self.idle = Some(ctx.run_later(self.cfg.idle_grace, |act, ctx| {
+            act.idle = None;
+            if act.members.is_empty() {
+                act.registry.do_send(RoomIdle {
+                    room: act.id.clone(),
+                    addr: ctx.address(),
+                });
+            }
+        }));
+    }
+
+    fn recent_json(&mut self) -> &RawValue {
+        let recent = &self.recent;
+        self.recent_json
+            .get_or_insert_with(|| protocol::encode_message_list(recent.iter().map(|m| &**m)))
+    }
+
+    fn push_recent(&mut self, msg: Arc<ChatMessage>) {
+        if self.recent.len() >= self.cfg.recent {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(msg);
+        self.recent_json = None;
+    }
+
+    /// Milliseconds of timeout left for `user`, if any.
+    fn timeout_left(&mut self, user: &str) -> Option<u64> {
+        let until = *self.timeouts.get(user)?;
+        let left = until - protocol::now_ms();
+        if left > 0 {
+            Some(left as u64)
+        } else {
+            self.timeouts.remove(user);
+            None
+        }
+    }
+
+    /// Decide whether `user` may post now. Moderators skip slow mode and rate limits.
+    fn may_post(&mut self, user: &Identity) -> Result<(), Refusal> {
+        if self.bans.contains(&user.id) {
+            return Err(Refusal::new(
+                ErrorCode::Banned,
+                "you are banned from this room",
+            ));
+        }
+        if let Some(left) = self.timeout_left(&user.id) {
+            return Err(Refusal::retry(
+                ErrorCode::TimedOut,
+                "you are timed out in this room",
+                left,
+            ));
+        }
+        if user.moderates(&self.id) {
+            return Ok(());
+        }
+        if self.slow_mode > 0
+            && let Some(last) = self.last_post.get(&user.id)
+        {
+            let interval = Duration::from_secs(self.slow_mode);
+            let since = last.elapsed();
+            if since < interval {
+                let wait = (interval - since).as_millis() as u64;
+                return Err(Refusal::retry(
+                    ErrorCode::SlowMode,
+                    format!("slow mode: one message every {} s", self.slow_mode),
+                    wait,
+                ));
+            }
+        }
+        if let Err(not_until) = self.limiter.check_key(&user.id) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(Refusal::retry(
+                ErrorCode::RateLimited,
+                "too many messages; slow down",
+                wait.as_millis() as u64 + 1,
+            ));
+        }
+        if self.slow_mode > 0 {
+            self.last_post.insert(user.id.clone(), Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Accept a message: give it an id, ack it to its sender (the ack goes first,
+    /// so the sender learns the id before its own message), send it to everyone,
+    /// keep it in `recent` and hand it to the store.
+    fn publish(
+        &mut self,
+        user: &Identity,
+        badges: Vec<String>,
+        text: String,
+        ack_to: Option<(ConnId, Option<&str>)>,
+    ) -> Arc<ChatMessage> {
+        let id = self
+            .ids
+            .generate()
+            .unwrap_or_else(|_| ulid::Ulid::generate())
+            .to_string();
+        if let Some((conn_id, reference)) = ack_to {
+            let ack = protocol::encode(&ServerFrame::Ack { reference, id: &id });
+            self.send_to(conn_id, ack);
+        }
+        let msg = Arc::new(ChatMessage {
+            room: self.id.clone(),
+            id,
+            user: user.id.clone(),
+            name: user.name.clone(),
+            text,
+            ts: protocol::now_ms(),
+            badges,
+        });
+        self.cfg.store.do_send(store::PersistMessage {
+            message: msg.clone(),
+        });
+        let frame = protocol::encode(&ServerFrame::Message(&msg));
+        self.broadcast(&frame);
+        self.push_recent(msg.clone());
+        msg
+    }
+
+    /// Send the reactions of the window that just ended, if there were any.
+    fn flush_reactions(&mut self) {
+        if self.reactions.iter().all(|&n| n == 0) {
+            return;
+        }
+        let mut counts = serde_json::Map::new();
+        for (i, n) in self.reactions.iter_mut().enumerate() {
+            if *n > 0 {
+                counts.insert(self.cfg.emojis[i].clone(), (*n).into());
+                *n = 0;
+            }
+        }
+        let frame = protocol::encode(&ServerFrame::Reactions {
+            room: &self.id,
+            counts: &counts,
+        });
+        self.broadcast(&frame);
+    }
+
+    /// Apply a moderator action; answer with the id to ack (message id or action id).
+    fn moderate(&mut self, by: &str, action: ModAction) -> Result<String, Refusal> {
+        let action_id = ulid::Ulid::generate().to_string();
+        tracing::info!(parent: &self.span, by, action = action.name(), "moderation");
+        match action {
+            ModAction::Delete { id } => {
+                let before = self.recent.len();
+                self.recent.retain(|m| m.id != id);
+                if self.recent.len() != before {
+                    self.recent_json = None;
+                }
+                let frame = protocol::encode(&ServerFrame::Deleted {
+                    room: &self.id,
+                    id: &id,
+                    by,
+                });
+                self.broadcast(&frame);
+                Ok(id)
+            }
+            ModAction::Timeout {
+                user,
+                seconds,
+                reason,
+            } => {
+                self.timeouts
+                    .insert(user.clone(), protocol::now_ms() + seconds as i64 * 1000);
+                self.broadcast_moderation("timeout", &user, Some(seconds), reason.as_deref(), by);
+                Ok(action_id)
+            }
+            ModAction::Ban { user, reason } => {
+                self.bans.insert(user.clone());
+                self.timeouts.remove(&user);
+                self.remove_user(&user);
+                let before = self.recent.len();
+                self.recent.retain(|m| m.user != user);
+                if self.recent.len() != before {
+                    self.recent_json = None;
+                }
+                self.broadcast_moderation("ban", &user, None, reason.as_deref(), by);
+                Ok(action_id)
+            }
+            ModAction::Unban { user } => {
+                self.bans.remove(&user);
+                self.timeouts.remove(&user);
+                self.broadcast_moderation("unban", &user, None, None, by);
+                Ok(action_id)
+            }
+            ModAction::SlowMode { seconds } => {
+                self.slow_mode = seconds;
+                if seconds == 0 {
+                    self.last_post.clear();
+                }
+                let frame = protocol::encode(&ServerFrame::SlowMode {
+                    room: &self.id,
+                    seconds,
+                });
+                self.broadcast(&frame);
+                Ok(action_id)
+            }
+        }
+    }
+
+    fn broadcast_moderation(
+        &mut self,
+        action: &str,
+        user: &str,
+        seconds: Option<u64>,
+        reason: Option<&str>,
+        by: &str,
+    ) {
+        let frame = protocol::encode(&ServerFrame::Moderation {
+            room: &self.id,
+            action,
+            user,
+            seconds,
+            reason,
+            by,
+        });
+        self.broadcast(&frame);
+    }
+
+    /// Remove every connection of `user` (a ban): `left` with reason `banned` to each.
+    fn remove_user(&mut self, user: &str) {
+        let gone: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(_, c)| c.user.id == user)
+            .map(|(id, _)| *id)
+            .collect();
+        let left = protocol::encode(&ServerFrame::Left {
+            room: &self.id,
+            reason: LeftReason::Banned,
+        });
+        for id in gone {
+            if let Some(conn) = self.members.remove(&id) {
+                let _ = conn.outbox.try_send(left.clone());
+                conn.notify.do_send(Detached {
+                    room: self.id.clone(),
+                    close: None,
+                });
+            }
+        }
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Messages from sessions and the registry must never block their senders.
+        ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
+        // Load recent messages before handling anything else (joins wait in the mailbox).
+        let load = self.cfg.store.send(store::LoadRoom {
+            room: self.id.clone(),
+            recent: self.cfg.recent as u64,
+        });
+        ctx.wait(load.into_actor(self).map(|res, act, _| {
+            match res {
+                Ok(Ok(snapshot)) => {
+                    act.recent = snapshot.recent.into_iter().map(Arc::new).collect();
+                    act.recent_json = None;
+                }
+                Ok(Err(err)) => tracing::error!(parent: &act.span, error = %err, "could not load room state; starting empty"),
+                Err(err) => tracing::error!(parent: &act.span, error = %err, "store unreachable; starting empty"),
+            }
+        }));
+        ctx.run_interval(self.cfg.reaction_window, |act, _| act.flush_reactions());
+        // Forget rate-limit state of users who have been quiet long enough to be full again.
+        ctx.run_interval(Duration::from_secs(60), |act, _| {
+            act.limiter.retain_recent();
+            act.limiter.shrink_to_fit();
+            let slow = Duration::from_secs(act.slow_mode);
+            act.last_post.retain(|_, t| t.elapsed() < slow);
+            let now = protocol::now_ms();
+            act.timeouts.retain(|_, until| *until > now);
+        });
+        self.check_idle(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::debug!(parent: &self.span, "room stopped");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------
+
+/// A connection joins (forwarded by the registry). The room answers the
+/// connection directly: `joined`, or an `error` and [`Detached`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub conn: Conn,
+    pub reference: Option<String>,
+}
+
+impl Handler<Join> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
+        let Join { conn, reference } = msg;
+        if self.bans.contains(&conn.user.id) {
+            let frame = Refusal::new(ErrorCode::Banned, "you are banned from this room")
+                .frame(Some(&self.id), reference.as_deref());
+            let _ = conn.outbox.try_send(frame);
+            conn.notify.do_send(Detached {
+                room: self.id.clone(),
+                close: None,
+            });
+            return;
+        }
+        let id = conn.id;
+        // A second join of the same room by the same connection just answers again.
+        self.members.insert(id, conn);
+        let viewers = self.viewers();
+        let slow_mode = self.slow_mode;
+        let room = self.id.clone();
+        let recent = self.recent_json();
+        let frame = protocol::encode(&ServerFrame::Joined {
+            room: &room,
+            viewers,
+            slow_mode,
+            recent,
+        });
+        self.send_to(id, frame);
+        self.viewers_changed(ctx);
+        self.check_idle(ctx);
+    }
+}
+
+/// A connection leaves. With `notify`, it gets `left` (reason `leave`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub conn_id: ConnId,
+    pub notify: bool,
+}
+
+impl Handler<Leave> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
+        if let Some(conn) = self.members.remove(&msg.conn_id) {
+            if msg.notify {
+                let frame = protocol::encode(&ServerFrame::Left {
+                    room: &self.id,
+                    reason: LeftReason::Leave,
+                });
+                let _ = conn.outbox.try_send(frame);
+            }
+            self.viewers_changed(ctx);
+            self.check_idle(ctx);
+        }
+    }
+}
+
+/// A member sends a chat message (text already cleaned by the protocol layer).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Post {
+    pub conn_id: ConnId,
+    pub text: String,
+    pub reference: Option<String>,
+    /// Where to answer if the sender turns out not to be a member.
+    pub reply: mpsc::Sender<Frame>,
+}
+
+impl Handler<Post> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Post, _: &mut Context<Self>) {
+        let Some(user) = self.member_user(msg.conn_id, &msg.reply, msg.reference.as_deref()) else {
+            return;
+        };
+        if let Err(refusal) = self.may_post(&user) {
+            self.refuse(msg.conn_id, &refusal, msg.reference.as_deref());
+            return;
+        }
+        let badges = user.badges_in(&self.id);
+        self.publish(
+            &user,
+            badges,
+            msg.text,
+            Some((msg.conn_id, msg.reference.as_deref())),
+        );
+    }
+}
+
+/// A member reacts; `emoji` indexes the configured set.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct React {
+    pub conn_id: ConnId,
+    pub emoji: usize,
+    pub reference: Option<String>,
+    /// Where to answer if the sender turns out not to be a member.
+    pub reply: mpsc::Sender<Frame>,
+}
+
+impl Handler<React> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: React, _: &mut Context<Self>) {
+        let Some(user) = self.member_user(msg.conn_id, &msg.reply, msg.reference.as_deref()) else {
+            return;
+        };
+        if let Some(left) = self.timeout_left(&user.id) {
+            let refusal =
+                Refusal::retry(ErrorCode::TimedOut, "you are timed out in this room", left);
+            self.refuse(msg.conn_id, &refusal, msg.reference.as_deref());
+            return;
+        }
+        if let Some(n) = self.reactions.get_mut(msg.emoji) {
+            *n += 1;
+        }
+    }
+}
+
+/// What the server API and moderators can ask of a room.
+#[derive(Debug, Clone)]
+pub enum CommandKind {
+    /// Room info: viewers, peak, slow mode.
+    Info,
+    /// A moderator action, by the user named in `by`.
+    Moderate { by: String, action: ModAction },
+    /// A message from a system user of the server API (no rate limits).
+    PostAs { user: Identity, text: String },
+    /// A platform event, broadcast as an `event` frame.
+    Event { name: String, data: Box<RawValue> },
+}
+
+/// Answers to a [`Command`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    Info(RoomInfo),
+    /// The id to ack: the message id (delete, post) or the moderation action's id.
+    Done {
+        id: String,
+    },
+}
+
+/// A room as the server API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoomInfo {
+    pub room: String,
+    pub viewers: u64,
+    pub peak: u64,
+    pub slow_mode: u64,
+}
+
+/// A request that does not come from a member's connection (sent through the registry).
+#[derive(Message)]
+#[rtype(result = "Result<CommandOutcome, Refusal>")]
+pub struct Command {
+    pub kind: CommandKind,
+}
+
+impl Handler<Command> for Room {
+    type Result = Result<CommandOutcome, Refusal>;
+    fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
+        let out = match msg.kind {
+            CommandKind::Info => Ok(CommandOutcome::Info(RoomInfo {
+                room: self.id.clone(),
+                viewers: self.viewers(),
+                peak: self.peak,
+                slow_mode: self.slow_mode,
+            })),
+            CommandKind::Moderate { by, action } => self
+                .moderate(&by, action)
+                .map(|id| CommandOutcome::Done { id }),
+            CommandKind::PostAs { user, text } => {
+                let msg = self.publish(&user, vec!["system".to_owned()], text, None);
+                Ok(CommandOutcome::Done { id: msg.id.clone() })
+            }
+            CommandKind::Event { name, data } => {
+                let frame = protocol::encode(&ServerFrame::Event {
+                    room: &self.id,
+                    name: &name,
+                    data: &data,
+                });
+                self.broadcast(&frame);
+                Ok(CommandOutcome::Done {
+                    id: ulid::Ulid::generate().to_string(),
+                })
+            }
+        };
+        // Activity on an empty room restarts its idle timer.
+        if self.members.is_empty()
+            && let Some(h) = self.idle.take()
+        {
+            ctx.cancel_future(h);
+        }
+        self.check_idle(ctx);
+        out
+    }
+}
+
+/// The registry asks an idle room to stop; it refuses (false) if anyone joined meanwhile.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TryStop;
+
+impl Handler<TryStop> for Room {
+    type Result = bool;
+    fn handle(&mut self, _: TryStop, ctx: &mut Context<Self>) -> bool {
+        if self.members.is_empty() && self.idle.is_none() {
+            ctx.stop();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_per_ten_seconds_is_a_burst_of_five_then_one_every_two_seconds() {
+        let quota = RoomConfig::quota(5, Duration::from_secs(10));
+        assert_eq!(quota.burst_size().get(), 5);
+        assert_eq!(quota.replenish_interval(), Duration::from_secs(2));
+        let limiter: DefaultKeyedRateLimiter<String> = RateLimiter::keyed(quota);
+        let user = "u".to_owned();
+        for _ in 0..5 {
+            assert!(limiter.check_key(&user).is_ok());
+        }
+        let wait = limiter
+            .check_key(&user)
+            .unwrap_err()
+            .wait_time_from(DefaultClock::default().now());
+        // The sixth must wait for one replenishment: just under 2 s.
+        assert!(
+            wait <= Duration::from_secs(2) && wait > Duration::from_millis(1900),
+            "{wait:?}"
+        );
+        // Another user is not affected.
+        assert!(limiter.check_key(&"v".to_owned()).is_ok());
+    }
+
+    #[test]
+    fn twenty_reactions_per_second_quota() {
+        let quota = RoomConfig::quota(20, Duration::from_secs(1));
+        assert_eq!(quota.burst_size().get(), 20);
+        assert_eq!(quota.replenish_interval(), Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,280 @@
+//! Configuration: `config/default.toml` (built into the binary, so it always
+//! exists), then `config/default.toml` and `config/<ROOMCAST_ENV>.toml` from
+//! disk if present, then `ROOMCAST__<SECTION>__<KEY>` environment variables.
+//!
+//! This module only reads and checks settings; it starts nothing. Defaults live
+//! in `config/default.toml` alone, never in code.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+/// The secret used when none is configured outside production.
+pub const DEV_JWT_SECRET: &str = "roomcast-development-secret-do-not-use-in-production";
+
+/// A string that never prints (tokens, keys, passwords).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub node: NodeSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub api: ApiSettings,
+    pub presence: PresenceSettings,
+    pub limits: Limits,
+    pub rooms: RoomSettings,
+    pub store: StoreSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub shutdown_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeSettings {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: Option<Secret>,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: Option<Secret>,
+    pub leeway_s: u64,
+    pub anonymous_chat: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    pub key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PresenceSettings {
+    pub ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Limits {
+    pub idle_timeout_s: u64,
+    pub max_frame_bytes: usize,
+    pub max_text_chars: usize,
+    pub max_rooms_per_connection: usize,
+    pub max_bad_frames: u32,
+    pub outbound_queue: usize,
+    pub messages_per_window: u32,
+    pub message_window_s: u64,
+    pub reactions_per_second: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoomSettings {
+    pub recent: usize,
+    pub reaction_window_ms: u64,
+    pub viewers_interval_ms: u64,
+    pub idle_grace_s: u64,
+    pub emojis: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreSettings {
+    pub batch_size: usize,
+    pub flush_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Settings {
+    /// Load from `./config` (or `$ROOMCAST_CONFIG_DIR`), `$ROOMCAST_ENV` and the environment.
+    pub fn load() -> anyhow::Result<Settings> {
+        let dir = std::env::var("ROOMCAST_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+        let env = std::env::var("ROOMCAST_ENV").ok();
+        Settings::load_from(Path::new(&dir), env.as_deref())
+    }
+
+    /// Load with an explicit config directory and environment name.
+    pub fn load_from(dir: &Path, env: Option<&str>) -> anyhow::Result<Settings> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(false));
+        if let Some(env) = env.filter(|e| !e.is_empty()) {
+            builder =
+                builder.add_source(File::from(dir.join(format!("{env}.toml"))).required(false));
+        }
+        let settings: Settings = builder
+            .add_source(
+                Environment::with_prefix("ROOMCAST")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("rooms.emojis")
+                    .try_parsing(true),
+            )
+            .build()
+            .context("failed to read configuration")?
+            .try_deserialize()
+            .context("configuration is invalid")?;
+        settings.check(env == Some("production"))?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks that serde cannot express.
+    fn check(&self, production: bool) -> anyhow::Result<()> {
+        if production
+            && self
+                .auth
+                .jwt_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty())
+        {
+            anyhow::bail!(
+                "auth.jwt_secret is required when ROOMCAST_ENV=production \
+                 (set ROOMCAST__AUTH__JWT_SECRET)"
+            );
+        }
+        let l = &self.limits;
+        anyhow::ensure!(l.idle_timeout_s >= 1, "limits.idle_timeout_s must be >= 1");
+        anyhow::ensure!(
+            l.max_frame_bytes >= 64,
+            "limits.max_frame_bytes must be >= 64"
+        );
+        anyhow::ensure!(l.outbound_queue >= 1, "limits.outbound_queue must be >= 1");
+        anyhow::ensure!(
+            l.messages_per_window >= 1 && l.message_window_s >= 1,
+            "limits.messages_per_window and limits.message_window_s must be >= 1"
+        );
+        anyhow::ensure!(
+            l.reactions_per_second >= 1,
+            "limits.reactions_per_second must be >= 1"
+        );
+        anyhow::ensure!(
+            self.rooms.reaction_window_ms >= 10,
+            "rooms.reaction_window_ms must be >= 10"
+        );
+        anyhow::ensure!(
+            self.rooms.viewers_interval_ms >= 10,
+            "rooms.viewers_interval_ms must be >= 10"
+        );
+        anyhow::ensure!(
+            !self.rooms.emojis.is_empty(),
+            "rooms.emojis must not be empty"
+        );
+        anyhow::ensure!(self.store.batch_size >= 1, "store.batch_size must be >= 1");
+        Ok(())
+    }
+
+    /// The JWT secret in force (the development one when unset, see [`Settings::check`]).
+    pub fn jwt_secret(&self) -> &str {
+        match &self.auth.jwt_secret {
+            Some(s) if !s.expose().is_empty() => s.expose(),
+            _ => DEV_JWT_SECRET,
+        }
+    }
+
+    /// This node's id: `node.id`, else the host name.
+    pub fn node_id(&self) -> String {
+        if !self.node.id.is_empty() {
+            return self.node.id.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "roomcast".to_owned())
+    }
+}
+
+impl Limits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_defaults_are_the_contracts() {
+        let s = Settings::load_from(Path::new("/nonexistent"), None).unwrap();
+        assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(
+            s.database.url.expose(),
+            "sqlite://data/roomcast.db?mode=rwc"
+        );
+        assert!(s.redis.url.is_none());
+        assert_eq!(s.redis.prefix, "roomcast");
+        assert!(s.api.key.is_none());
+        assert_eq!(s.presence.ttl_s, 15);
+        assert_eq!(s.limits.idle_timeout_s, 60);
+        assert_eq!(s.limits.max_frame_bytes, 4096);
+        assert_eq!(s.limits.max_rooms_per_connection, 10);
+        assert_eq!(s.rooms.emojis.len(), 6);
+        assert_eq!(s.jwt_secret(), DEV_JWT_SECRET);
+    }
+
+    #[test]
+    fn production_without_a_secret_is_a_startup_error() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let err = Settings::load_from(&dir, Some("production")).unwrap_err();
+        assert!(format!("{err:#}").contains("jwt_secret"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

@@ -1,0 +1,162 @@
+//! Application: starts the actors (store, registry), builds the HTTP server on
+//! a listener it binds itself (port 0 = any free port, so tests run the real
+//! server in three lines) and shuts down in order: stop accepting, close
+//! connections, flush the store.
+//!
+//! Nothing here handles a request; it only wires the parts together.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::auth::Authenticator;
+use crate::protocol::TextLimits;
+use crate::registry::Registry;
+use crate::room::RoomConfig;
+use crate::routes::{self, AppState};
+use crate::session::{self, SessionShared};
+use crate::settings::Settings;
+use crate::store::{self, Store, StoreStatus};
+
+/// How long shutdown waits for the store to write what it holds.
+const FINAL_FLUSH: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    port: u16,
+    node_id: String,
+    server: Server,
+    store: Addr<Store>,
+    store_status: Arc<StoreStatus>,
+}
+
+impl Application {
+    /// Bind, start the actors and the HTTP server. Must run inside an actix system.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("failed to bind {}:{}", address.0, address.1))?;
+        let port = listener
+            .local_addr()
+            .context("listener has no address")?
+            .port();
+        let node_id = settings.node_id();
+
+        if settings
+            .auth
+            .jwt_secret
+            .as_ref()
+            .is_none_or(|s| s.expose().is_empty())
+        {
+            tracing::warn!(
+                "auth.jwt_secret is not set: using the development secret (never do this in production)"
+            );
+        }
+        if settings.api.key.is_none() {
+            tracing::info!("api.key is not set: the server API refuses every call");
+        }
+
+        let store = Store::new(settings.database.clone(), settings.store.clone());
+        let store_status = store.status();
+        let store = store.start();
+
+        let limits = &settings.limits;
+        let emojis: Arc<[String]> = settings.rooms.emojis.clone().into();
+        let room_cfg = RoomConfig {
+            recent: settings.rooms.recent,
+            reaction_window: Duration::from_millis(settings.rooms.reaction_window_ms),
+            viewers_interval: Duration::from_millis(settings.rooms.viewers_interval_ms),
+            idle_grace: Duration::from_secs(settings.rooms.idle_grace_s),
+            emojis: emojis.clone(),
+            message_quota: RoomConfig::quota(
+                limits.messages_per_window,
+                Duration::from_secs(limits.message_window_s),
+            ),
+            store: store.clone(),
+        };
+        let registry = Registry::new(room_cfg).start();
+
+        let sessions = Arc::new(SessionShared {
+            node_id: node_id.clone(),
+            registry: registry.clone(),
+            store: store.clone(),
+            limits: limits.clone(),
+            text: TextLimits {
+                max_text_chars: limits.max_text_chars,
+            },
+            emojis,
+            anonymous_chat: settings.auth.anonymous_chat,
+            reaction_quota: session::reaction_quota(limits.reactions_per_second),
+        });
+        let state = web::Data::new(AppState {
+            auth: Authenticator::new(settings.jwt_secret().as_bytes(), settings.auth.leeway_s),
+            api_key: settings.api.key.clone(),
+            registry,
+            store: store.clone(),
+            store_status: store_status.clone(),
+            sessions,
+        });
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener).context("failed to listen")?.run();
+        tracing::info!(node = %node_id, port, "roomcast listening");
+        Ok(Application {
+            port,
+            node_id,
+            server,
+            store,
+            store_status,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// A handle to stop the server (`stop(true)` is graceful).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// What the store is doing (readiness, queued writes).
+    pub fn store_status(&self) -> Arc<StoreStatus> {
+        self.store_status.clone()
+    }
+
+    /// Serve until stopped (SIGINT/SIGTERM or the handle), then write out every queued write.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("HTTP server failed")?;
+        let left = self
+            .store
+            .send(store::Flush {
+                timeout: FINAL_FLUSH,
+            })
+            .await
+            .context("store unreachable at shutdown")?;
+        if left > 0 {
+            tracing::error!(
+                unwritten = left,
+                "shutting down with writes the database did not take"
+            );
+        } else {
+            tracing::info!("shutdown complete; every write stored");
+        }
+        Ok(())
+    }
+}
