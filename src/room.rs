@@ -17,6 +17,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::WeakAddr;
 use actix::prelude::*;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -108,6 +109,8 @@ pub struct Room {
     /// User → end of timeout (epoch ms).
     timeouts: HashMap<String, i64>,
     idle: Option<SpawnHandle>,
+    /// Our own address, to tell ourselves about members dropped mid-broadcast.
+    me: Option<WeakAddr<Room>>,
     span: tracing::Span,
 }
 
@@ -134,6 +137,7 @@ impl Room {
             bans: HashSet::new(),
             timeouts: HashMap::new(),
             idle: None,
+            me: None,
             span,
         }
     }
@@ -154,6 +158,9 @@ impl Room {
                 }
             }
         }
+        if !too_slow.is_empty() {
+            self.membership_changed();
+        }
         for id in too_slow {
             if let Some(conn) = self.members.remove(&id) {
                 tracing::warn!(parent: &self.span, session = id, user = %conn.user.id, "outbound queue full: dropping slow consumer");
@@ -171,10 +178,19 @@ impl Room {
             && let Err(TrySendError::Full(_)) = conn.outbox.try_send(frame)
             && let Some(conn) = self.members.remove(&conn_id)
         {
+            self.membership_changed();
             conn.notify.do_send(Detached {
                 room: self.id.clone(),
                 close: Some(CloseCause::SlowConsumer),
             });
+        }
+    }
+
+    /// Members were removed outside a join or leave (too slow, banned): have the
+    /// count broadcast and the idle timer checked, from a handler that has the context.
+    fn membership_changed(&self) {
+        if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {
+            me.do_send(MembershipChanged);
         }
     }
 
@@ -470,6 +486,9 @@ impl Room {
             room: &self.id,
             reason: LeftReason::Banned,
         });
+        if !gone.is_empty() {
+            self.membership_changed();
+        }
         for id in gone {
             if let Some(conn) = self.members.remove(&id) {
                 let _ = conn.outbox.try_send(left.clone());
@@ -488,6 +507,7 @@ impl Actor for Room {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Messages from sessions and the registry must never block their senders.
         ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
+        self.me = Some(ctx.address().downgrade());
         // Load recent messages before handling anything else (joins wait in the mailbox).
         let load = self.cfg.store.send(store::LoadRoom {
             room: self.id.clone(),
@@ -728,6 +748,19 @@ impl Handler<Command> for Room {
         }
         self.check_idle(ctx);
         out
+    }
+}
+
+/// Members left without a Leave (see [`Room::membership_changed`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct MembershipChanged;
+
+impl Handler<MembershipChanged> for Room {
+    type Result = ();
+    fn handle(&mut self, _: MembershipChanged, ctx: &mut Context<Self>) {
+        self.viewers_changed(ctx);
+        self.check_idle(ctx);
     }
 }
 

@@ -337,6 +337,7 @@ pub async fn refused_upgrade(request: tungstenite::handshake::client::Request) -
 /// the handshake by hand over a plain TCP socket, then raw bytes.
 pub struct RawClient {
     stream: TcpStream,
+    buf: Vec<u8>,
 }
 
 impl RawClient {
@@ -373,7 +374,10 @@ impl RawClient {
         }
         let head = String::from_utf8_lossy(&head);
         assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-        RawClient { stream }
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     /// Send one masked text frame.
@@ -398,50 +402,76 @@ impl RawClient {
         self.stream.write_all(&frame).await.unwrap();
     }
 
-    /// Read frames until the server's close frame; return its code and the text frames before it.
-    pub async fn read_until_close(&mut self, within: Duration) -> (Option<u16>, Vec<String>) {
+    /// The next frame from the server: opcode and payload (None at end of stream).
+    pub async fn next_frame(&mut self, within: Duration) -> Option<(u8, Vec<u8>)> {
         use tokio::io::AsyncReadExt;
         let deadline = tokio::time::Instant::now() + within;
-        let mut buf = Vec::new();
-        let mut texts = Vec::new();
         loop {
-            // Parse whole frames from the buffer (server frames are unmasked).
-            while buf.len() >= 2 {
+            // Server frames are unmasked: opcode, length, payload.
+            let buf = &self.buf;
+            if buf.len() >= 2 {
                 let opcode = buf[0] & 0x0F;
-                let (len, start) = match buf[1] & 0x7F {
-                    126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-                    127 if buf.len() >= 10 => (
+                let header = match buf[1] & 0x7F {
+                    126 if buf.len() >= 4 => {
+                        Some((u16::from_be_bytes([buf[2], buf[3]]) as usize, 4))
+                    }
+                    127 if buf.len() >= 10 => Some((
                         u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
                         10,
-                    ),
-                    126 | 127 => break,
-                    n => (n as usize, 2),
+                    )),
+                    126 | 127 => None,
+                    n => Some((n as usize, 2)),
                 };
-                if buf.len() < start + len {
-                    break;
-                }
-                let payload: Vec<u8> = buf[start..start + len].to_vec();
-                buf.drain(..start + len);
-                match opcode {
-                    0x1 => texts.push(String::from_utf8(payload).unwrap()),
-                    0x8 => {
-                        let code = (payload.len() >= 2)
-                            .then(|| u16::from_be_bytes([payload[0], payload[1]]));
-                        return (code, texts);
-                    }
-                    _ => {}
+                if let Some((len, start)) = header
+                    && buf.len() >= start + len
+                {
+                    let payload = buf[start..start + len].to_vec();
+                    self.buf.drain(..start + len);
+                    return Some((opcode, payload));
                 }
             }
             let mut chunk = vec![0u8; 64 * 1024];
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let n = tokio::time::timeout(left, self.stream.read(&mut chunk))
                 .await
-                .expect("timed out waiting for the server to close")
+                .expect("timed out waiting for a frame from the server")
                 .expect("read");
             if n == 0 {
-                return (None, texts);
+                return None;
             }
-            buf.extend_from_slice(&chunk[..n]);
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next text frame as JSON (skipping control frames).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match self.next_frame(WAIT).await {
+                Some((0x1, payload)) => {
+                    return serde_json::from_slice(&payload).expect("JSON frame");
+                }
+                Some((0x9 | 0xA, _)) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Read frames until the server's close frame; return its code and the text frames before it.
+    pub async fn read_until_close(&mut self, within: Duration) -> (Option<u16>, Vec<String>) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut texts = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_frame(left).await {
+                Some((0x1, payload)) => texts.push(String::from_utf8(payload).unwrap()),
+                Some((0x8, payload)) => {
+                    let code =
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    return (code, texts);
+                }
+                Some(_) => {}
+                None => return (None, texts),
+            }
         }
     }
 }
