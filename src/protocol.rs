@@ -765,6 +765,11 @@ pub fn encode_message_list<'a>(messages: impl Iterator<Item = &'a ChatMessage>) 
         .unwrap_or_else(empty_list)
 }
 
+/// `{}` as a raw JSON value.
+pub fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_default()
+}
+
 /// `[]` as a raw JSON value.
 pub fn empty_list() -> Box<RawValue> {
     // unwrap-free: "[]" is valid JSON, and from_string only fails on invalid JSON.

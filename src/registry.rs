@@ -16,6 +16,8 @@ use crate::room::{self, Command, CommandKind, CommandOutcome, Conn, Room, RoomCo
 
 pub struct Registry {
     rooms: HashMap<String, Addr<Room>>,
+    /// Viewer counts as rooms last reported them (coalesced like `viewers` frames).
+    viewers: HashMap<String, u64>,
     cfg: RoomConfig,
 }
 
@@ -23,6 +25,7 @@ impl Registry {
     pub fn new(cfg: RoomConfig) -> Self {
         Registry {
             rooms: HashMap::new(),
+            viewers: HashMap::new(),
             cfg,
         }
     }
@@ -134,5 +137,48 @@ impl Handler<CountRooms> for Registry {
     type Result = usize;
     fn handle(&mut self, _: CountRooms, _: &mut Context<Self>) -> usize {
         self.rooms.len()
+    }
+}
+
+/// A room's viewer count changed (sent at most once per viewers interval).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomViewers {
+    pub room: String,
+    pub count: u64,
+}
+
+impl Handler<RoomViewers> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: RoomViewers, _: &mut Context<Self>) {
+        if msg.count == 0 {
+            self.viewers.remove(&msg.room);
+        } else {
+            self.viewers.insert(msg.room, msg.count);
+        }
+    }
+}
+
+/// Live rooms (at least one viewer), most viewers first, at most `limit`.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, u64)>")]
+pub struct ListRooms {
+    pub limit: usize,
+}
+
+impl Handler<ListRooms> for Registry {
+    type Result = MessageResult<ListRooms>;
+    fn handle(&mut self, msg: ListRooms, _: &mut Context<Self>) -> Self::Result {
+        let mut rooms: Vec<(String, u64)> =
+            self.viewers.iter().map(|(r, n)| (r.clone(), *n)).collect();
+        // Partial sort: only the top `limit` need ordering.
+        let by_viewers =
+            |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+        if rooms.len() > msg.limit {
+            rooms.select_nth_unstable_by(msg.limit, by_viewers);
+            rooms.truncate(msg.limit);
+        }
+        rooms.sort_by(by_viewers);
+        MessageResult(rooms)
     }
 }

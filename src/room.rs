@@ -28,8 +28,8 @@ use crate::auth::Identity;
 use crate::protocol::{
     self, ChatMessage, ErrorCode, Frame, LeftReason, ModAction, Refusal, ServerFrame,
 };
-use crate::registry::{Registry, RoomIdle};
-use crate::store::{self, Store};
+use crate::registry::{Registry, RoomIdle, RoomViewers};
+use crate::store::{self, ModLogEntry, Store, Write};
 
 /// A connection's id, unique within this process.
 pub type ConnId = u64;
@@ -46,6 +46,8 @@ pub struct RoomConfig {
     pub emojis: Arc<[String]>,
     /// Messages per user per room (GCRA).
     pub message_quota: Quota,
+    /// System messages and events from the server API, per room.
+    pub api_quota: Quota,
     pub store: Addr<Store>,
 }
 
@@ -57,6 +59,15 @@ impl RoomConfig {
             .unwrap_or_else(|| Quota::per_second(count))
             .allow_burst(count)
     }
+}
+
+/// The optional fields of a moderation log entry.
+#[derive(Default)]
+struct LogDetails<'a> {
+    user: Option<&'a str>,
+    reason: Option<&'a str>,
+    seconds: Option<u64>,
+    message_id: Option<&'a str>,
 }
 
 /// A connection as a room sees it: who, where its frames go, how to reach its actor.
@@ -97,6 +108,7 @@ pub struct Room {
     recent_json: Option<Box<RawValue>>,
     ids: ulid::Generator,
     limiter: DefaultKeyedRateLimiter<String>,
+    api_limiter: governor::DefaultDirectRateLimiter,
     /// Reaction counts of the current window, by emoji index.
     reactions: Vec<u64>,
     /// Viewer count last broadcast, and whether a broadcast is scheduled.
@@ -117,6 +129,7 @@ pub struct Room {
 impl Room {
     pub fn new(id: String, cfg: RoomConfig, registry: Addr<Registry>) -> Self {
         let limiter = RateLimiter::keyed(cfg.message_quota);
+        let api_limiter = RateLimiter::direct(cfg.api_quota);
         let span = tracing::info_span!("room", room = %id);
         Room {
             reactions: vec![0; cfg.emojis.len()],
@@ -129,6 +142,7 @@ impl Room {
             recent_json: None,
             ids: ulid::Generator::new(),
             limiter,
+            api_limiter,
             viewers_sent: 0,
             viewers_last_at: None,
             viewers_scheduled: false,
@@ -238,6 +252,10 @@ impl Room {
                     count,
                 });
                 act.broadcast(&frame);
+                act.registry.do_send(RoomViewers {
+                    room: act.id.clone(),
+                    count,
+                });
             }
             act.check_idle(ctx);
         });
@@ -337,6 +355,46 @@ impl Room {
         Ok(())
     }
 
+    /// A new id: a ULID, monotonic within this room (messages and actions sort in
+    /// the order the room accepted them, even within one millisecond).
+    fn next_id(&mut self) -> String {
+        self.ids
+            .generate()
+            .unwrap_or_else(|_| ulid::Ulid::generate())
+            .to_string()
+    }
+
+    fn persist(&self, write: Write) {
+        self.cfg.store.do_send(store::Persist { write });
+    }
+
+    /// Log a moderation action (the store writes it in order with everything else).
+    fn log_action(&self, id: &str, action: &str, by: &str, details: LogDetails<'_>) {
+        self.persist(Write::Log(Arc::new(ModLogEntry {
+            id: id.to_owned(),
+            room: self.id.clone(),
+            action: action.to_owned(),
+            user: details.user.map(str::to_owned),
+            by: by.to_owned(),
+            reason: details.reason.map(str::to_owned),
+            seconds: details.seconds,
+            message_id: details.message_id.map(str::to_owned),
+            ts: protocol::now_ms(),
+        })));
+    }
+
+    /// The server API's own limit on system messages and events in this room.
+    fn check_api_rate(&self) -> Result<(), Refusal> {
+        self.api_limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Refusal::retry(
+                ErrorCode::RateLimited,
+                "too many server API posts to this room; slow down",
+                wait.as_millis() as u64 + 1,
+            )
+        })
+    }
+
     /// Accept a message: give it an id, ack it to its sender (the ack goes first,
     /// so the sender learns the id before its own message), send it to everyone,
     /// keep it in `recent` and hand it to the store.
@@ -347,11 +405,7 @@ impl Room {
         text: String,
         ack_to: Option<(ConnId, Option<&str>)>,
     ) -> Arc<ChatMessage> {
-        let id = self
-            .ids
-            .generate()
-            .unwrap_or_else(|_| ulid::Ulid::generate())
-            .to_string();
+        let id = self.next_id();
         if let Some((conn_id, reference)) = ack_to {
             let ack = protocol::encode(&ServerFrame::Ack { reference, id: &id });
             self.send_to(conn_id, ack);
@@ -365,9 +419,7 @@ impl Room {
             ts: protocol::now_ms(),
             badges,
         });
-        self.cfg.store.do_send(store::PersistMessage {
-            message: msg.clone(),
-        });
+        self.persist(Write::Message(msg.clone()));
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);
         self.push_recent(msg.clone());
@@ -393,17 +445,35 @@ impl Room {
         self.broadcast(&frame);
     }
 
-    /// Apply a moderator action; answer with the id to ack (message id or action id).
+    /// Apply a moderator action, store it and log it; answer with the id to ack
+    /// (the message id for a delete, else the action's id in the moderation log).
     fn moderate(&mut self, by: &str, action: ModAction) -> Result<String, Refusal> {
-        let action_id = ulid::Ulid::generate().to_string();
+        let action_id = self.next_id();
+        let now = protocol::now_ms();
         tracing::info!(parent: &self.span, by, action = action.name(), "moderation");
         match action {
             ModAction::Delete { id } => {
-                let before = self.recent.len();
-                self.recent.retain(|m| m.id != id);
-                if self.recent.len() != before {
+                let author = self
+                    .recent
+                    .iter()
+                    .find(|m| m.id == id)
+                    .map(|m| m.user.clone());
+                if author.is_some() {
+                    self.recent.retain(|m| m.id != id);
                     self.recent_json = None;
                 }
+                self.persist(Write::Delete {
+                    room: self.id.clone(),
+                    id: id.clone(),
+                    by: by.to_owned(),
+                    at: now,
+                });
+                let details = LogDetails {
+                    user: author.as_deref(),
+                    message_id: Some(&id),
+                    ..LogDetails::default()
+                };
+                self.log_action(&action_id, "delete", by, details);
                 let frame = protocol::encode(&ServerFrame::Deleted {
                     room: &self.id,
                     id: &id,
@@ -417,14 +487,39 @@ impl Room {
                 seconds,
                 reason,
             } => {
-                self.timeouts
-                    .insert(user.clone(), protocol::now_ms() + seconds as i64 * 1000);
+                let until = now + seconds as i64 * 1000;
+                self.timeouts.insert(user.clone(), until);
+                self.persist(Write::Timeout {
+                    room: self.id.clone(),
+                    user: user.clone(),
+                    until,
+                });
+                let details = LogDetails {
+                    user: Some(&user),
+                    reason: reason.as_deref(),
+                    seconds: Some(seconds),
+                    ..LogDetails::default()
+                };
+                self.log_action(&action_id, "timeout", by, details);
                 self.broadcast_moderation("timeout", &user, Some(seconds), reason.as_deref(), by);
                 Ok(action_id)
             }
             ModAction::Ban { user, reason } => {
                 self.bans.insert(user.clone());
                 self.timeouts.remove(&user);
+                self.persist(Write::Ban {
+                    room: self.id.clone(),
+                    user: user.clone(),
+                    reason: reason.clone(),
+                    by: by.to_owned(),
+                    ts: now,
+                });
+                let details = LogDetails {
+                    user: Some(&user),
+                    reason: reason.as_deref(),
+                    ..LogDetails::default()
+                };
+                self.log_action(&action_id, "ban", by, details);
                 self.remove_user(&user);
                 let before = self.recent.len();
                 self.recent.retain(|m| m.user != user);
@@ -437,6 +532,15 @@ impl Room {
             ModAction::Unban { user } => {
                 self.bans.remove(&user);
                 self.timeouts.remove(&user);
+                self.persist(Write::Unban {
+                    room: self.id.clone(),
+                    user: user.clone(),
+                });
+                let details = LogDetails {
+                    user: Some(&user),
+                    ..LogDetails::default()
+                };
+                self.log_action(&action_id, "unban", by, details);
                 self.broadcast_moderation("unban", &user, None, None, by);
                 Ok(action_id)
             }
@@ -445,6 +549,15 @@ impl Room {
                 if seconds == 0 {
                     self.last_post.clear();
                 }
+                self.persist(Write::SlowMode {
+                    room: self.id.clone(),
+                    seconds,
+                });
+                let details = LogDetails {
+                    seconds: Some(seconds),
+                    ..LogDetails::default()
+                };
+                self.log_action(&action_id, "slow_mode", by, details);
                 let frame = protocol::encode(&ServerFrame::SlowMode {
                     room: &self.id,
                     seconds,
@@ -518,6 +631,9 @@ impl Actor for Room {
                 Ok(Ok(snapshot)) => {
                     act.recent = snapshot.recent.into_iter().map(Arc::new).collect();
                     act.recent_json = None;
+                    act.bans = snapshot.bans;
+                    act.timeouts = snapshot.timeouts;
+                    act.slow_mode = snapshot.slow_mode;
                 }
                 Ok(Err(err)) => tracing::error!(parent: &act.span, error = %err, "could not load room state; starting empty"),
                 Err(err) => tracing::error!(parent: &act.span, error = %err, "store unreachable; starting empty"),
@@ -724,21 +840,19 @@ impl Handler<Command> for Room {
             CommandKind::Moderate { by, action } => self
                 .moderate(&by, action)
                 .map(|id| CommandOutcome::Done { id }),
-            CommandKind::PostAs { user, text } => {
+            CommandKind::PostAs { user, text } => self.check_api_rate().map(|()| {
                 let msg = self.publish(&user, vec!["system".to_owned()], text, None);
-                Ok(CommandOutcome::Done { id: msg.id.clone() })
-            }
-            CommandKind::Event { name, data } => {
+                CommandOutcome::Done { id: msg.id.clone() }
+            }),
+            CommandKind::Event { name, data } => self.check_api_rate().map(|()| {
                 let frame = protocol::encode(&ServerFrame::Event {
                     room: &self.id,
                     name: &name,
                     data: &data,
                 });
                 self.broadcast(&frame);
-                Ok(CommandOutcome::Done {
-                    id: ulid::Ulid::generate().to_string(),
-                })
-            }
+                CommandOutcome::Done { id: self.next_id() }
+            }),
         };
         // Activity on an empty room restarts its idle timer.
         if self.members.is_empty()

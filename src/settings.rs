@@ -86,6 +86,7 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiSettings {
     pub key: Option<Secret>,
+    pub posts_per_room_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -76,6 +76,10 @@ impl Application {
                 limits.messages_per_window,
                 Duration::from_secs(limits.message_window_s),
             ),
+            api_quota: RoomConfig::quota(
+                settings.api.posts_per_room_per_second,
+                Duration::from_secs(1),
+            ),
             store: store.clone(),
         };
         let registry = Registry::new(room_cfg).start();

@@ -14,7 +14,7 @@
 //! This module must not decide anything about rooms or users; it stores what it
 //! is told and answers what it is asked.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -36,10 +36,55 @@ use crate::settings::{DatabaseSettings, StoreSettings};
 /// are refused loudly (logged and counted) instead of growing without bound.
 pub const MAX_QUEUED_WRITES: usize = 200_000;
 
-/// One write, in the order rooms asked for it.
+/// One write, in the order rooms asked for it. Every write is idempotent
+/// (upserts, conditional updates, inserts that ignore duplicates), so retrying
+/// one whose answer was lost is safe.
 #[derive(Debug, Clone)]
-enum Write {
+pub enum Write {
+    /// An acked chat message.
     Message(Arc<ChatMessage>),
+    /// Mark a message deleted (it stays in the table).
+    Delete {
+        room: String,
+        id: String,
+        by: String,
+        at: i64,
+    },
+    /// A moderation log entry.
+    Log(Arc<ModLogEntry>),
+    /// A ban in force.
+    Ban {
+        room: String,
+        user: String,
+        reason: Option<String>,
+        by: String,
+        ts: i64,
+    },
+    /// Lift a ban and a timeout.
+    Unban { room: String, user: String },
+    /// A timeout until `until` (epoch ms).
+    Timeout {
+        room: String,
+        user: String,
+        until: i64,
+    },
+    /// Slow mode changed.
+    SlowMode { room: String, seconds: u64 },
+}
+
+/// A moderation action as logged and as the server API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModLogEntry {
+    pub id: String,
+    #[serde(skip)]
+    pub room: String,
+    pub action: String,
+    pub user: Option<String>,
+    pub by: String,
+    pub reason: Option<String>,
+    pub seconds: Option<u64>,
+    pub message_id: Option<String>,
+    pub ts: i64,
 }
 
 /// What the rest of the server can see of the store without a round trip.
@@ -147,19 +192,22 @@ impl Store {
             return;
         }
         let Some(db) = self.db.clone() else { return };
-        // One batch: the longest run of consecutive messages at the head.
-        let batch: Vec<Arc<ChatMessage>> = self
-            .queue
-            .iter()
-            .take(self.settings.batch_size)
-            .map(|w| match w {
-                Write::Message(m) => m.clone(),
-            })
-            .collect();
+        // One batch: the run of consecutive messages at the head, or one other write.
+        let batch: Vec<Write> = match self.queue.front() {
+            Some(Write::Message(_)) => self
+                .queue
+                .iter()
+                .take(self.settings.batch_size)
+                .take_while(|w| matches!(w, Write::Message(_)))
+                .cloned()
+                .collect(),
+            Some(other) => vec![other.clone()],
+            None => return,
+        };
         let n = batch.len();
         self.in_flight = true;
         ctx.spawn(
-            async move { insert_messages(&db, &batch).await }
+            async move { execute(&db, &batch).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     act.in_flight = false;
@@ -195,11 +243,39 @@ impl Store {
     fn queued_messages(&self, room: &str, before: Option<&str>) -> Vec<ChatMessage> {
         self.queue
             .iter()
-            .map(|w| match w {
-                Write::Message(m) => m,
+            .filter_map(|w| match w {
+                Write::Message(m) if m.room == room && before.is_none_or(|b| m.id.as_str() < b) => {
+                    Some((**m).clone())
+                }
+                _ => None,
             })
-            .filter(|m| m.room == room && before.is_none_or(|b| m.id.as_str() < b))
-            .map(|m| (**m).clone())
+            .collect()
+    }
+
+    /// Ids of `room`'s messages whose deletion is still queued.
+    fn queued_deletes(&self, room: &str) -> Vec<String> {
+        self.queue
+            .iter()
+            .filter_map(|w| match w {
+                Write::Delete { room: r, id, .. } if r == room => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Queued moderation writes of `room`, in order, to replay over what is stored.
+    fn queued_moderation(&self, room: &str) -> Vec<Write> {
+        self.queue
+            .iter()
+            .filter(|w| match w {
+                Write::Ban { room: r, .. }
+                | Write::Unban { room: r, .. }
+                | Write::Timeout { room: r, .. }
+                | Write::SlowMode { room: r, .. } => r == room,
+                Write::Log(e) => e.room == room,
+                _ => false,
+            })
+            .cloned()
             .collect()
     }
 }
@@ -254,31 +330,149 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-async fn insert_messages(
-    db: &DatabaseConnection,
-    batch: &[Arc<ChatMessage>],
-) -> anyhow::Result<()> {
-    let rows = batch.iter().map(|m| message::ActiveModel {
-        id: Set(m.id.clone()),
-        room: Set(m.room.clone()),
-        user_id: Set(m.user.clone()),
-        name: Set(m.name.clone()),
-        text: Set(m.text.clone()),
-        badges: Set(serde_json::to_string(&m.badges).unwrap_or_else(|_| "[]".to_owned())),
-        ts: Set(m.ts),
-        deleted_at: Set(None),
-        deleted_by: Set(None),
-    });
-    // A retry after a write that did land (but whose answer was lost) must not fail.
-    message::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(message::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-        .context("failed to insert messages")?;
+/// Run one batch: a multi-row INSERT of messages, or one other write.
+async fn execute(db: &DatabaseConnection, batch: &[Write]) -> anyhow::Result<()> {
+    use entity::{moderation_log, room_ban, room_setting, room_timeout};
+    use sea_orm::sea_query::Expr;
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
+    match first {
+        Write::Message(_) => {
+            let rows = batch.iter().filter_map(|w| match w {
+                Write::Message(m) => Some(message::ActiveModel {
+                    id: Set(m.id.clone()),
+                    room: Set(m.room.clone()),
+                    user_id: Set(m.user.clone()),
+                    name: Set(m.name.clone()),
+                    text: Set(m.text.clone()),
+                    badges: Set(
+                        serde_json::to_string(&m.badges).unwrap_or_else(|_| "[]".to_owned())
+                    ),
+                    ts: Set(m.ts),
+                    deleted_at: Set(None),
+                    deleted_by: Set(None),
+                }),
+                _ => None,
+            });
+            // A retry after a write that did land (but whose answer was lost) must not fail.
+            message::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(message::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to insert messages")?;
+        }
+        Write::Delete { room, id, by, at } => {
+            message::Entity::update_many()
+                .col_expr(message::Column::DeletedAt, Expr::value(*at))
+                .col_expr(message::Column::DeletedBy, Expr::value(by.clone()))
+                .filter(message::Column::Id.eq(id.as_str()))
+                .filter(message::Column::Room.eq(room.as_str()))
+                .filter(message::Column::DeletedAt.is_null())
+                .exec(db)
+                .await
+                .context("failed to mark a message deleted")?;
+        }
+        Write::Log(e) => {
+            let row = moderation_log::ActiveModel {
+                id: Set(e.id.clone()),
+                room: Set(e.room.clone()),
+                action: Set(e.action.clone()),
+                user_id: Set(e.user.clone()),
+                moderator_id: Set(e.by.clone()),
+                reason: Set(e.reason.clone()),
+                seconds: Set(e.seconds.map(|s| s as i64)),
+                message_id: Set(e.message_id.clone()),
+                ts: Set(e.ts),
+            };
+            moderation_log::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(moderation_log::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to log a moderation action")?;
+        }
+        Write::Ban {
+            room,
+            user,
+            reason,
+            by,
+            ts,
+        } => {
+            let row = room_ban::ActiveModel {
+                room: Set(room.clone()),
+                user_id: Set(user.clone()),
+                reason: Set(reason.clone()),
+                moderator_id: Set(by.clone()),
+                ts: Set(*ts),
+            };
+            room_ban::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([room_ban::Column::Room, room_ban::Column::UserId])
+                        .update_columns([
+                            room_ban::Column::Reason,
+                            room_ban::Column::ModeratorId,
+                            room_ban::Column::Ts,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to store a ban")?;
+        }
+        Write::Unban { room, user } => {
+            room_ban::Entity::delete_many()
+                .filter(room_ban::Column::Room.eq(room.as_str()))
+                .filter(room_ban::Column::UserId.eq(user.as_str()))
+                .exec(db)
+                .await
+                .context("failed to lift a ban")?;
+            room_timeout::Entity::delete_many()
+                .filter(room_timeout::Column::Room.eq(room.as_str()))
+                .filter(room_timeout::Column::UserId.eq(user.as_str()))
+                .exec(db)
+                .await
+                .context("failed to lift a timeout")?;
+        }
+        Write::Timeout { room, user, until } => {
+            let row = room_timeout::ActiveModel {
+                room: Set(room.clone()),
+                user_id: Set(user.clone()),
+                until_ts: Set(*until),
+            };
+            room_timeout::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([room_timeout::Column::Room, room_timeout::Column::UserId])
+                        .update_column(room_timeout::Column::UntilTs)
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to store a timeout")?;
+        }
+        Write::SlowMode { room, seconds } => {
+            let row = room_setting::ActiveModel {
+                room: Set(room.clone()),
+                slow_mode: Set(*seconds as i64),
+            };
+            room_setting::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(room_setting::Column::Room)
+                        .update_column(room_setting::Column::SlowMode)
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to store slow mode")?;
+        }
+    }
     Ok(())
 }
 
@@ -300,12 +494,16 @@ async fn read_history(
     room: &str,
     before: Option<&str>,
     limit: u64,
+    without_users: &[String],
 ) -> Result<Vec<ChatMessage>, sea_orm::DbErr> {
     let mut q = message::Entity::find()
         .filter(message::Column::Room.eq(room))
         .filter(message::Column::DeletedAt.is_null());
     if let Some(b) = before {
         q = q.filter(message::Column::Id.lt(b));
+    }
+    if !without_users.is_empty() {
+        q = q.filter(message::Column::UserId.is_not_in(without_users.iter().map(String::as_str)));
     }
     let rows = q
         .order_by_desc(message::Column::Id)
@@ -315,16 +513,21 @@ async fn read_history(
     Ok(rows.into_iter().rev().map(to_chat).collect())
 }
 
-/// Merge stored and queued messages: sorted by id, no duplicates, the newest `limit`.
+/// Merge stored and queued messages: sorted by id, no duplicates, none whose
+/// deletion is queued, the newest `limit`.
 fn merge_newest(
     mut stored: Vec<ChatMessage>,
     queued: Vec<ChatMessage>,
+    deleted: &[String],
     limit: usize,
 ) -> Vec<ChatMessage> {
     if !queued.is_empty() {
         stored.extend(queued);
         stored.sort_by(|a, b| a.id.cmp(&b.id));
         stored.dedup_by(|a, b| a.id == b.id);
+    }
+    if !deleted.is_empty() {
+        stored.retain(|m| !deleted.contains(&m.id));
     }
     let skip = stored.len().saturating_sub(limit);
     stored.drain(..skip);
@@ -334,20 +537,6 @@ fn merge_newest(
 // ---------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------
-
-/// Store an acked chat message (batched; never waits for the database).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PersistMessage {
-    pub message: Arc<ChatMessage>,
-}
-
-impl Handler<PersistMessage> for Store {
-    type Result = ();
-    fn handle(&mut self, msg: PersistMessage, ctx: &mut Context<Self>) {
-        self.enqueue(Write::Message(msg.message), ctx);
-    }
-}
 
 /// Older messages of a room: the newest `limit` before `before`, oldest first,
 /// deleted ones left out. Includes messages still waiting to be written.
@@ -363,13 +552,15 @@ impl Handler<LoadHistory> for Store {
     type Result = ResponseFuture<Result<Vec<ChatMessage>, StoreError>>;
     fn handle(&mut self, msg: LoadHistory, _: &mut Context<Self>) -> Self::Result {
         let queued = self.queued_messages(&msg.room, msg.before.as_deref());
+        let deleted = self.queued_deletes(&msg.room);
         let db = self.db.clone();
         Box::pin(async move {
             let Some(db) = db else {
                 return Err(StoreError::NotReady);
             };
-            let stored = read_history(&db, &msg.room, msg.before.as_deref(), msg.limit).await?;
-            Ok(merge_newest(stored, queued, msg.limit as usize))
+            let stored =
+                read_history(&db, &msg.room, msg.before.as_deref(), msg.limit, &[]).await?;
+            Ok(merge_newest(stored, queued, &deleted, msg.limit as usize))
         })
     }
 }
@@ -377,11 +568,16 @@ impl Handler<LoadHistory> for Store {
 /// What a room needs from the database when it starts.
 #[derive(Debug, Default)]
 pub struct RoomSnapshot {
-    /// The newest non-deleted messages, oldest first.
+    /// The newest non-deleted messages of users not banned, oldest first.
     pub recent: Vec<ChatMessage>,
+    /// Users banned from the room.
+    pub bans: HashSet<String>,
+    /// Users timed out, with the end of their timeout (epoch ms); only those still running.
+    pub timeouts: HashMap<String, i64>,
+    pub slow_mode: u64,
 }
 
-/// Load the state a room starts from.
+/// Load the state a room starts from: what is stored, with what is still queued replayed on top.
 #[derive(Message)]
 #[rtype(result = "Result<RoomSnapshot, StoreError>")]
 pub struct LoadRoom {
@@ -393,15 +589,182 @@ impl Handler<LoadRoom> for Store {
     type Result = ResponseFuture<Result<RoomSnapshot, StoreError>>;
     fn handle(&mut self, msg: LoadRoom, _: &mut Context<Self>) -> Self::Result {
         let queued = self.queued_messages(&msg.room, None);
+        let deleted = self.queued_deletes(&msg.room);
+        let moderation = self.queued_moderation(&msg.room);
         let db = self.db.clone();
         Box::pin(async move {
             let Some(db) = db else {
                 return Err(StoreError::NotReady);
             };
-            let stored = read_history(&db, &msg.room, None, msg.recent).await?;
-            Ok(RoomSnapshot {
-                recent: merge_newest(stored, queued, msg.recent as usize),
+            load_room(&db, &msg.room, msg.recent, queued, &deleted, moderation).await
+        })
+    }
+}
+
+async fn load_room(
+    db: &DatabaseConnection,
+    room: &str,
+    recent: u64,
+    queued: Vec<ChatMessage>,
+    deleted: &[String],
+    moderation: Vec<Write>,
+) -> Result<RoomSnapshot, StoreError> {
+    use entity::{room_ban, room_setting, room_timeout};
+    let now = crate::protocol::now_ms();
+    let bans = room_ban::Entity::find()
+        .filter(room_ban::Column::Room.eq(room))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| b.user_id)
+        .collect();
+    let timeouts = room_timeout::Entity::find()
+        .filter(room_timeout::Column::Room.eq(room))
+        .filter(room_timeout::Column::UntilTs.gt(now))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.user_id, t.until_ts))
+        .collect();
+    let slow_mode = room_setting::Entity::find_by_id(room.to_owned())
+        .one(db)
+        .await?
+        .map(|s| s.slow_mode.max(0) as u64)
+        .unwrap_or(0);
+    let mut snap = RoomSnapshot {
+        recent: Vec::new(),
+        bans,
+        timeouts,
+        slow_mode,
+    };
+    for write in moderation {
+        match write {
+            Write::Ban { user, .. } => {
+                snap.timeouts.remove(&user);
+                snap.bans.insert(user);
+            }
+            Write::Unban { user, .. } => {
+                snap.bans.remove(&user);
+                snap.timeouts.remove(&user);
+            }
+            Write::Timeout { user, until, .. } => {
+                snap.timeouts.insert(user, until);
+            }
+            Write::SlowMode { seconds, .. } => snap.slow_mode = seconds,
+            _ => {}
+        }
+    }
+    let banned: Vec<String> = snap.bans.iter().cloned().collect();
+    let stored = read_history(db, room, None, recent, &banned).await?;
+    let queued = queued
+        .into_iter()
+        .filter(|m| !snap.bans.contains(&m.user))
+        .collect();
+    snap.recent = merge_newest(stored, queued, deleted, recent as usize);
+    Ok(snap)
+}
+
+/// One message of a room, if it exists and is not deleted (for the server API's 404).
+#[derive(Message)]
+#[rtype(result = "Result<Option<ChatMessage>, StoreError>")]
+pub struct GetMessage {
+    pub room: String,
+    pub id: String,
+}
+
+impl Handler<GetMessage> for Store {
+    type Result = ResponseFuture<Result<Option<ChatMessage>, StoreError>>;
+    fn handle(&mut self, msg: GetMessage, _: &mut Context<Self>) -> Self::Result {
+        if self.queued_deletes(&msg.room).contains(&msg.id) {
+            return Box::pin(async { Ok(None) });
+        }
+        let queued = self
+            .queued_messages(&msg.room, None)
+            .into_iter()
+            .find(|m| m.id == msg.id);
+        let db = self.db.clone();
+        Box::pin(async move {
+            if queued.is_some() {
+                return Ok(queued);
+            }
+            let Some(db) = db else {
+                return Err(StoreError::NotReady);
+            };
+            let row = message::Entity::find_by_id(msg.id)
+                .filter(message::Column::Room.eq(msg.room))
+                .filter(message::Column::DeletedAt.is_null())
+                .one(&db)
+                .await?;
+            Ok(row.map(to_chat))
+        })
+    }
+}
+
+/// Store a write (a message, a ban, a deletion, a log entry, …); batched, in order,
+/// and never waiting for the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Persist {
+    pub write: Write,
+}
+
+impl Handler<Persist> for Store {
+    type Result = ();
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
+        self.enqueue(msg.write, ctx);
+    }
+}
+
+/// The moderation log of a room, newest first (queued entries included).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<ModLogEntry>, StoreError>")]
+pub struct LoadModerationLog {
+    pub room: String,
+    pub limit: u64,
+}
+
+impl Handler<LoadModerationLog> for Store {
+    type Result = ResponseFuture<Result<Vec<ModLogEntry>, StoreError>>;
+    fn handle(&mut self, msg: LoadModerationLog, _: &mut Context<Self>) -> Self::Result {
+        use entity::moderation_log;
+        let queued: Vec<ModLogEntry> = self
+            .queued_moderation(&msg.room)
+            .into_iter()
+            .filter_map(|w| match w {
+                Write::Log(e) => Some((*e).clone()),
+                _ => None,
             })
+            .collect();
+        let db = self.db.clone();
+        Box::pin(async move {
+            let Some(db) = db else {
+                return Err(StoreError::NotReady);
+            };
+            let rows = moderation_log::Entity::find()
+                .filter(moderation_log::Column::Room.eq(msg.room.as_str()))
+                .order_by_desc(moderation_log::Column::Id)
+                .limit(msg.limit)
+                .all(&db)
+                .await?;
+            let mut entries: Vec<ModLogEntry> = rows
+                .into_iter()
+                .map(|r| ModLogEntry {
+                    id: r.id,
+                    room: r.room,
+                    action: r.action,
+                    user: r.user_id,
+                    by: r.moderator_id,
+                    reason: r.reason,
+                    seconds: r.seconds.map(|s| s.max(0) as u64),
+                    message_id: r.message_id,
+                    ts: r.ts,
+                })
+                .collect();
+            entries.extend(queued);
+            entries.sort_by(|a, b| b.id.cmp(&a.id));
+            entries.dedup_by(|a, b| a.id == b.id);
+            entries.truncate(msg.limit as usize);
+            Ok(entries)
         })
     }
 }
@@ -448,9 +811,16 @@ mod tests {
 
     #[test]
     fn queued_and_stored_messages_merge_in_id_order_without_duplicates() {
-        let merged = merge_newest(vec![m("a"), m("c")], vec![m("c"), m("b"), m("d")], 3);
+        let merged = merge_newest(vec![m("a"), m("c")], vec![m("c"), m("b"), m("d")], &[], 3);
         let ids: Vec<_> = merged.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["b", "c", "d"]);
+    }
+
+    #[test]
+    fn queued_deletions_hide_messages_from_reads() {
+        let merged = merge_newest(vec![m("a"), m("b")], vec![m("c")], &["b".to_owned()], 10);
+        let ids: Vec<_> = merged.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
     }
 
     #[test]

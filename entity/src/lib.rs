@@ -4,3 +4,7 @@
 //! server's `store` module is the only place that reads or writes them.
 
 pub mod message;
+pub mod moderation_log;
+pub mod room_ban;
+pub mod room_setting;
+pub mod room_timeout;

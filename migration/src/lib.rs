@@ -7,12 +7,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_messages;
+mod m20261123_000002_create_moderation;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_messages::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_messages::Migration),
+            Box::new(m20261123_000002_create_moderation::Migration),
+        ]
     }
 }

@@ -44,6 +44,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    TooLong(String),
+    #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
     RateLimited(String),
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::TooLong(_) => "too_long",
             ApiError::TooLarge(_) => "too_large",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -71,7 +74,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::TooLong(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -105,7 +108,7 @@ impl From<Refusal> for ApiError {
             ErrorCode::Unauthorized => ApiError::Unauthorized(msg),
             ErrorCode::Forbidden | ErrorCode::Banned => ApiError::Forbidden(msg),
             ErrorCode::NotJoined => ApiError::NotFound(msg),
-            ErrorCode::TooLong => ApiError::TooLarge(msg),
+            ErrorCode::TooLong => ApiError::TooLong(msg),
             ErrorCode::RateLimited
             | ErrorCode::SlowMode
             | ErrorCode::TimedOut

@@ -7,6 +7,7 @@ mod auth;
 mod chat;
 mod health;
 mod limits;
+mod moderation;
 mod reactions;
 mod server_api;
 mod viewers;

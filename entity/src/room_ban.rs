@@ -1,0 +1,22 @@
+//! `room_bans`: who is banned from which room, now.
+
+use sea_orm::entity::prelude::*;
+
+/// A ban in force.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "room_bans")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub room: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    pub reason: Option<String>,
+    pub moderator_id: String,
+    /// When the ban was issued (epoch ms).
+    pub ts: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

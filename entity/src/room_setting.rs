@@ -1,0 +1,17 @@
+//! `room_settings`: per-room settings moderators change (slow mode).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "room_settings")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub room: String,
+    /// Slow-mode interval in seconds; 0 = off.
+    pub slow_mode: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
