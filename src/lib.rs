@@ -10,6 +10,8 @@
 //!   recent messages, reactions, rate limits, slow mode, timeouts, bans. Where
 //!   a room decides.
 //! - [`registry`]: room id → `Room` address; starts and stops rooms.
+//! - [`bridge`]: the `RedisBridge` actor: room traffic and presence across
+//!   the nodes of a cluster; [`bridge::keys`] names every Redis key.
 //! - [`store`]: the `Store` actor: batched SeaORM writes and reads. Where a row
 //!   is written.
 //! - [`routes`]: HTTP: the `/ws` upgrade, the server API, health.
@@ -17,6 +19,7 @@
 //!   [`startup`]: wiring it all into an [`startup::Application`].
 
 pub mod auth;
+pub mod bridge;
 pub mod protocol;
 pub mod registry;
 pub mod room;

@@ -118,8 +118,10 @@ pub enum ClientFrame {
     },
 }
 
-/// A moderator action, validated; shared by the WebSocket frames and the server API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A moderator action, validated; shared by the WebSocket frames, the server API
+/// and the cluster bridge (which is why it also deserialises).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ModAction {
     Delete {
         id: String,

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
+use crate::bridge::ClusterRooms;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::room::{self, Command, CommandKind, CommandOutcome, Conn, Room, RoomConfig, TryStop};
 
@@ -167,18 +168,35 @@ pub struct ListRooms {
 }
 
 impl Handler<ListRooms> for Registry {
-    type Result = MessageResult<ListRooms>;
+    type Result = ResponseFuture<Vec<(String, u64)>>;
     fn handle(&mut self, msg: ListRooms, _: &mut Context<Self>) -> Self::Result {
-        let mut rooms: Vec<(String, u64)> =
-            self.viewers.iter().map(|(r, n)| (r.clone(), *n)).collect();
-        // Partial sort: only the top `limit` need ordering.
-        let by_viewers =
-            |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
-        if rooms.len() > msg.limit {
-            rooms.select_nth_unstable_by(msg.limit, by_viewers);
-            rooms.truncate(msg.limit);
-        }
-        rooms.sort_by(by_viewers);
-        MessageResult(rooms)
+        let local = top_rooms(
+            self.viewers.iter().map(|(r, n)| (r.clone(), *n)).collect(),
+            msg.limit,
+        );
+        let Some(bridge) = self.cfg.bridge.clone() else {
+            return Box::pin(async move { local });
+        };
+        // In a cluster the counts live in Redis; our own view is the fallback.
+        Box::pin(async move {
+            match bridge.send(ClusterRooms { limit: msg.limit }).await {
+                Ok(Some(rooms)) => rooms,
+                _ => local,
+            }
+        })
     }
+}
+
+/// The `limit` rooms with most viewers (ties by name), rooms with none left out.
+pub fn top_rooms(mut rooms: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
+    rooms.retain(|(_, n)| *n > 0);
+    let by_viewers =
+        |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+    // Partial sort: only the top `limit` need ordering.
+    if rooms.len() > limit {
+        rooms.select_nth_unstable_by(limit, by_viewers);
+        rooms.truncate(limit);
+    }
+    rooms.sort_by(by_viewers);
+    rooms
 }

@@ -25,6 +25,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::auth::Identity;
+use crate::bridge::{self, ClusterEvent, RedisBridge};
 use crate::protocol::{
     self, ChatMessage, ErrorCode, Frame, LeftReason, ModAction, Refusal, ServerFrame,
 };
@@ -48,6 +49,12 @@ pub struct RoomConfig {
     pub message_quota: Quota,
     /// System messages and events from the server API, per room.
     pub api_quota: Quota,
+    /// The cluster bridge, when `redis.url` is set.
+    pub bridge: Option<Addr<RedisBridge>>,
+    /// How often, at most, this node tells the cluster its count in a room changed.
+    pub presence_interval: Duration,
+    /// How long another node's count stands without a refresh.
+    pub presence_ttl: Duration,
     pub store: Addr<Store>,
 }
 
@@ -109,8 +116,15 @@ pub struct Room {
     ids: ulid::Generator,
     limiter: DefaultKeyedRateLimiter<String>,
     api_limiter: governor::DefaultDirectRateLimiter,
-    /// Reaction counts of the current window, by emoji index.
+    /// Reaction counts of the current window, by emoji index: this node's
+    /// (published to the cluster) and other nodes' (only shown here).
     reactions: Vec<u64>,
+    remote_reactions: Vec<u64>,
+    /// Other nodes' connection counts here, and when each was last heard.
+    remote: HashMap<String, (u64, Instant)>,
+    /// Local count last told to the cluster, and whether a update is scheduled.
+    presence_sent: u64,
+    presence_scheduled: bool,
     /// Viewer count last broadcast, and whether a broadcast is scheduled.
     viewers_sent: u64,
     viewers_last_at: Option<Instant>,
@@ -133,6 +147,10 @@ impl Room {
         let span = tracing::info_span!("room", room = %id);
         Room {
             reactions: vec![0; cfg.emojis.len()],
+            remote_reactions: vec![0; cfg.emojis.len()],
+            remote: HashMap::new(),
+            presence_sent: 0,
+            presence_scheduled: false,
             id,
             cfg,
             registry,
@@ -156,9 +174,40 @@ impl Room {
         }
     }
 
-    /// Connections joined here (the cluster-wide sum comes with the Redis bridge).
+    /// Connections joined to the room on every node: ours plus what the others last said.
     fn viewers(&self) -> u64 {
-        self.members.len() as u64
+        self.members.len() as u64 + self.remote.values().map(|(n, _)| n).sum::<u64>()
+    }
+
+    /// Tell the cluster our local count, at most once per presence interval.
+    fn presence_changed(&mut self, ctx: &mut Context<Self>) {
+        if self.cfg.bridge.is_none() || self.presence_scheduled {
+            return;
+        }
+        self.presence_scheduled = true;
+        ctx.run_later(self.cfg.presence_interval, |act, _| {
+            act.presence_scheduled = false;
+            let local = act.members.len() as u64;
+            if local != act.presence_sent
+                && let Some(bridge) = &act.cfg.bridge
+            {
+                act.presence_sent = local;
+                bridge.do_send(bridge::LocalCount {
+                    room: act.id.clone(),
+                    count: local,
+                });
+            }
+        });
+    }
+
+    /// Publish an event of this node's to the other nodes.
+    fn publish_cluster(&self, event: ClusterEvent) {
+        if let Some(bridge) = &self.cfg.bridge {
+            bridge.do_send(bridge::Publish {
+                room: self.id.clone(),
+                event,
+            });
+        }
     }
 
     /// Push one frame to every member. On a full queue the member is dropped.
@@ -233,6 +282,7 @@ impl Room {
         if self.viewers() > self.peak {
             self.peak = self.viewers();
         }
+        self.presence_changed(ctx);
         if self.viewers_scheduled {
             return;
         }
@@ -368,8 +418,25 @@ impl Room {
         self.cfg.store.do_send(store::Persist { write });
     }
 
-    /// Log a moderation action (the store writes it in order with everything else).
-    fn log_action(&self, id: &str, action: &str, by: &str, details: LogDetails<'_>) {
+    fn persist_if(&self, local: bool, write: Write) {
+        if local {
+            self.persist(write);
+        }
+    }
+
+    /// Log a moderation action issued on this node (the store writes it in order
+    /// with everything else; other nodes log their own).
+    fn log_action_if(
+        &self,
+        local: bool,
+        id: &str,
+        action: &str,
+        by: &str,
+        details: LogDetails<'_>,
+    ) {
+        if !local {
+            return;
+        }
         self.persist(Write::Log(Arc::new(ModLogEntry {
             id: id.to_owned(),
             room: self.id.clone(),
@@ -423,20 +490,42 @@ impl Room {
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);
         self.push_recent(msg.clone());
+        self.publish_cluster(ClusterEvent::Message {
+            msg: (*msg).clone(),
+        });
         msg
     }
 
-    /// Send the reactions of the window that just ended, if there were any.
+    /// Send the reactions of the window that just ended, if there were any:
+    /// ours and those other nodes reported, in one frame; ours also to the cluster.
     fn flush_reactions(&mut self) {
-        if self.reactions.iter().all(|&n| n == 0) {
+        let local_any = self.reactions.iter().any(|&n| n > 0);
+        if !local_any && self.remote_reactions.iter().all(|&n| n == 0) {
             return;
         }
+        if local_any && self.cfg.bridge.is_some() {
+            let counts = self
+                .reactions
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (self.cfg.emojis[i].clone(), *n))
+                .collect();
+            self.publish_cluster(ClusterEvent::Reactions { counts });
+        }
         let mut counts = serde_json::Map::new();
-        for (i, n) in self.reactions.iter_mut().enumerate() {
-            if *n > 0 {
-                counts.insert(self.cfg.emojis[i].clone(), (*n).into());
-                *n = 0;
+        for (i, (mine, theirs)) in self
+            .reactions
+            .iter_mut()
+            .zip(self.remote_reactions.iter_mut())
+            .enumerate()
+        {
+            let n = *mine + *theirs;
+            if n > 0 {
+                counts.insert(self.cfg.emojis[i].clone(), n.into());
             }
+            *mine = 0;
+            *theirs = 0;
         }
         let frame = protocol::encode(&ServerFrame::Reactions {
             room: &self.id,
@@ -448,6 +537,21 @@ impl Room {
     /// Apply a moderator action, store it and log it; answer with the id to ack
     /// (the message id for a delete, else the action's id in the moderation log).
     fn moderate(&mut self, by: &str, action: ModAction) -> Result<String, Refusal> {
+        self.publish_cluster(ClusterEvent::Moderation {
+            by: by.to_owned(),
+            action: action.clone(),
+        });
+        self.apply_moderation(by, action, true)
+    }
+
+    /// Apply a moderator action here. `local`: it was issued on this node, so
+    /// store and log it too (a remote one was stored by its own node).
+    fn apply_moderation(
+        &mut self,
+        by: &str,
+        action: ModAction,
+        local: bool,
+    ) -> Result<String, Refusal> {
         let action_id = self.next_id();
         let now = protocol::now_ms();
         tracing::info!(parent: &self.span, by, action = action.name(), "moderation");
@@ -462,18 +566,21 @@ impl Room {
                     self.recent.retain(|m| m.id != id);
                     self.recent_json = None;
                 }
-                self.persist(Write::Delete {
-                    room: self.id.clone(),
-                    id: id.clone(),
-                    by: by.to_owned(),
-                    at: now,
-                });
+                self.persist_if(
+                    local,
+                    Write::Delete {
+                        room: self.id.clone(),
+                        id: id.clone(),
+                        by: by.to_owned(),
+                        at: now,
+                    },
+                );
                 let details = LogDetails {
                     user: author.as_deref(),
                     message_id: Some(&id),
                     ..LogDetails::default()
                 };
-                self.log_action(&action_id, "delete", by, details);
+                self.log_action_if(local, &action_id, "delete", by, details);
                 let frame = protocol::encode(&ServerFrame::Deleted {
                     room: &self.id,
                     id: &id,
@@ -489,37 +596,43 @@ impl Room {
             } => {
                 let until = now + seconds as i64 * 1000;
                 self.timeouts.insert(user.clone(), until);
-                self.persist(Write::Timeout {
-                    room: self.id.clone(),
-                    user: user.clone(),
-                    until,
-                });
+                self.persist_if(
+                    local,
+                    Write::Timeout {
+                        room: self.id.clone(),
+                        user: user.clone(),
+                        until,
+                    },
+                );
                 let details = LogDetails {
                     user: Some(&user),
                     reason: reason.as_deref(),
                     seconds: Some(seconds),
                     ..LogDetails::default()
                 };
-                self.log_action(&action_id, "timeout", by, details);
+                self.log_action_if(local, &action_id, "timeout", by, details);
                 self.broadcast_moderation("timeout", &user, Some(seconds), reason.as_deref(), by);
                 Ok(action_id)
             }
             ModAction::Ban { user, reason } => {
                 self.bans.insert(user.clone());
                 self.timeouts.remove(&user);
-                self.persist(Write::Ban {
-                    room: self.id.clone(),
-                    user: user.clone(),
-                    reason: reason.clone(),
-                    by: by.to_owned(),
-                    ts: now,
-                });
+                self.persist_if(
+                    local,
+                    Write::Ban {
+                        room: self.id.clone(),
+                        user: user.clone(),
+                        reason: reason.clone(),
+                        by: by.to_owned(),
+                        ts: now,
+                    },
+                );
                 let details = LogDetails {
                     user: Some(&user),
                     reason: reason.as_deref(),
                     ..LogDetails::default()
                 };
-                self.log_action(&action_id, "ban", by, details);
+                self.log_action_if(local, &action_id, "ban", by, details);
                 self.remove_user(&user);
                 let before = self.recent.len();
                 self.recent.retain(|m| m.user != user);
@@ -532,15 +645,18 @@ impl Room {
             ModAction::Unban { user } => {
                 self.bans.remove(&user);
                 self.timeouts.remove(&user);
-                self.persist(Write::Unban {
-                    room: self.id.clone(),
-                    user: user.clone(),
-                });
+                self.persist_if(
+                    local,
+                    Write::Unban {
+                        room: self.id.clone(),
+                        user: user.clone(),
+                    },
+                );
                 let details = LogDetails {
                     user: Some(&user),
                     ..LogDetails::default()
                 };
-                self.log_action(&action_id, "unban", by, details);
+                self.log_action_if(local, &action_id, "unban", by, details);
                 self.broadcast_moderation("unban", &user, None, None, by);
                 Ok(action_id)
             }
@@ -549,15 +665,18 @@ impl Room {
                 if seconds == 0 {
                     self.last_post.clear();
                 }
-                self.persist(Write::SlowMode {
-                    room: self.id.clone(),
-                    seconds,
-                });
+                self.persist_if(
+                    local,
+                    Write::SlowMode {
+                        room: self.id.clone(),
+                        seconds,
+                    },
+                );
                 let details = LogDetails {
                     seconds: Some(seconds),
                     ..LogDetails::default()
                 };
-                self.log_action(&action_id, "slow_mode", by, details);
+                self.log_action_if(local, &action_id, "slow_mode", by, details);
                 let frame = protocol::encode(&ServerFrame::SlowMode {
                     room: &self.id,
                     seconds,
@@ -639,6 +758,31 @@ impl Actor for Room {
                 Err(err) => tracing::error!(parent: &act.span, error = %err, "store unreachable; starting empty"),
             }
         }));
+        if let Some(bridge) = self.cfg.bridge.clone() {
+            let online = bridge.send(bridge::RoomOnline {
+                room: self.id.clone(),
+                addr: ctx.address(),
+            });
+            ctx.wait(online.into_actor(self).map(|res, act, _| {
+                let now = Instant::now();
+                if let Ok(counts) = res {
+                    act.remote = counts
+                        .into_iter()
+                        .map(|(node, n)| (node, (n, now)))
+                        .collect();
+                }
+            }));
+            // Another node that stops refreshing its count drops out after the TTL.
+            let every = (self.cfg.presence_ttl / 5).max(Duration::from_millis(100));
+            ctx.run_interval(every, |act, ctx| {
+                let ttl = act.cfg.presence_ttl;
+                let before = act.remote.len();
+                act.remote.retain(|_, (_, seen)| seen.elapsed() < ttl);
+                if act.remote.len() != before {
+                    act.viewers_changed(ctx);
+                }
+            });
+        }
         ctx.run_interval(self.cfg.reaction_window, |act, _| act.flush_reactions());
         // Forget rate-limit state of users who have been quiet long enough to be full again.
         ctx.run_interval(Duration::from_secs(60), |act, _| {
@@ -652,7 +796,13 @@ impl Actor for Room {
         self.check_idle(ctx);
     }
 
-    fn stopped(&mut self, _: &mut Self::Context) {
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        if let Some(bridge) = &self.cfg.bridge {
+            bridge.do_send(bridge::RoomOffline {
+                room: self.id.clone(),
+                addr: ctx.address(),
+            });
+        }
         tracing::debug!(parent: &self.span, "room stopped");
     }
 }
@@ -851,6 +1001,7 @@ impl Handler<Command> for Room {
                     data: &data,
                 });
                 self.broadcast(&frame);
+                self.publish_cluster(ClusterEvent::Event { name, data });
                 CommandOutcome::Done { id: self.next_id() }
             }),
         };
@@ -862,6 +1013,89 @@ impl Handler<Command> for Room {
         }
         self.check_idle(ctx);
         out
+    }
+}
+
+/// An event from another node of the cluster (through the Redis bridge).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Remote {
+    pub node: String,
+    pub event: ClusterEvent,
+}
+
+impl Handler<Remote> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Remote, ctx: &mut Context<Self>) {
+        match msg.event {
+            ClusterEvent::Message { msg } => {
+                let msg = Arc::new(msg);
+                let frame = protocol::encode(&ServerFrame::Message(&msg));
+                self.broadcast(&frame);
+                self.push_recent(msg);
+            }
+            ClusterEvent::Moderation { by, action } => {
+                let _ = self.apply_moderation(&by, action, false);
+            }
+            ClusterEvent::Event { name, data } => {
+                let frame = protocol::encode(&ServerFrame::Event {
+                    room: &self.id,
+                    name: &name,
+                    data: &data,
+                });
+                self.broadcast(&frame);
+            }
+            ClusterEvent::Reactions { counts } => {
+                for (emoji, n) in counts {
+                    if let Some(i) = self.cfg.emojis.iter().position(|e| *e == emoji) {
+                        self.remote_reactions[i] += n;
+                    }
+                }
+            }
+            ClusterEvent::Presence { count } => {
+                let changed = if count == 0 {
+                    self.remote.remove(&msg.node).is_some()
+                } else {
+                    let old = self.remote.insert(msg.node, (count, Instant::now()));
+                    old.map(|(n, _)| n) != Some(count)
+                };
+                if changed {
+                    self.viewers_changed(ctx);
+                }
+            }
+        }
+        self.check_idle(ctx);
+    }
+}
+
+/// Read bans, timeouts and slow mode again from the database (after the bridge
+/// was away, actions taken on other nodes meanwhile are only there).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;
+
+impl Handler<Resync> for Room {
+    type Result = ();
+    fn handle(&mut self, _: Resync, ctx: &mut Context<Self>) {
+        let load = self.cfg.store.send(store::LoadRoom {
+            room: self.id.clone(),
+            recent: 0,
+        });
+        ctx.spawn(load.into_actor(self).map(|res, act, _| {
+            if let Ok(Ok(snapshot)) = res {
+                for user in snapshot
+                    .bans
+                    .difference(&act.bans)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                {
+                    act.remove_user(&user);
+                }
+                act.bans = snapshot.bans;
+                act.timeouts = snapshot.timeouts;
+                act.slow_mode = snapshot.slow_mode;
+            }
+        }));
     }
 }
 

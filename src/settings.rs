@@ -92,6 +92,7 @@ pub struct ApiSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PresenceSettings {
     pub ttl_s: u64,
+    pub interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

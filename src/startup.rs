@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::auth::Authenticator;
+use crate::bridge::RedisBridge;
 use crate::protocol::TextLimits;
 use crate::registry::Registry;
 use crate::room::RoomConfig;
@@ -64,6 +65,19 @@ impl Application {
         let store_status = store.status();
         let store = store.start();
 
+        let bridge = match &settings.redis.url {
+            Some(url) if !url.expose().is_empty() => {
+                let ttl = Duration::from_secs(settings.presence.ttl_s.max(1));
+                let bridge =
+                    RedisBridge::new(url.expose(), &settings.redis.prefix, node_id.clone(), ttl)?;
+                tracing::info!(prefix = %settings.redis.prefix, "cluster mode: Redis bridge enabled");
+                Some(bridge)
+            }
+            _ => None,
+        };
+        let bridge_status = bridge.as_ref().map(RedisBridge::status);
+        let bridge = bridge.map(Actor::start);
+
         let limits = &settings.limits;
         let emojis: Arc<[String]> = settings.rooms.emojis.clone().into();
         let room_cfg = RoomConfig {
@@ -76,6 +90,9 @@ impl Application {
                 limits.messages_per_window,
                 Duration::from_secs(limits.message_window_s),
             ),
+            bridge: bridge.clone(),
+            presence_interval: Duration::from_millis(settings.presence.interval_ms),
+            presence_ttl: Duration::from_secs(settings.presence.ttl_s.max(1)),
             api_quota: RoomConfig::quota(
                 settings.api.posts_per_room_per_second,
                 Duration::from_secs(1),
@@ -102,6 +119,7 @@ impl Application {
             registry,
             store: store.clone(),
             store_status: store_status.clone(),
+            bridge_status,
             sessions,
         });
 

@@ -19,10 +19,17 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let status = &state.store_status;
     let ready = status.ready.load(Ordering::Acquire);
+    // Redis down is degraded, not unready: the node still serves its own members.
+    let redis = match &state.bridge_status {
+        None => "disabled",
+        Some(b) if b.up.load(Ordering::Acquire) => "ok",
+        Some(_) => "down",
+    };
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "database": if ready { "ok" } else { "connecting" },
         "store_queue": status.queued.load(Ordering::Relaxed),
+        "redis": redis,
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -16,6 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::auth::Authenticator;
+use crate::bridge::BridgeStatus;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::registry::Registry;
 use crate::session::SessionShared;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub registry: Addr<Registry>,
     pub store: Addr<Store>,
     pub store_status: Arc<StoreStatus>,
+    /// Present in cluster mode.
+    pub bridge_status: Option<Arc<BridgeStatus>>,
     pub sessions: Arc<SessionShared>,
 }
 
