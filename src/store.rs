@@ -323,6 +323,18 @@ pub async fn open_database(settings: &DatabaseSettings) -> anyhow::Result<Databa
     Ok(db)
 }
 
+/// Run one SQL statement on the database at `url` (administration: tests and
+/// tools create databases with it).
+pub async fn sea_orm_exec(url: &str, sql: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let db = Database::connect(url).await.context("failed to connect")?;
+    db.execute_unprepared(sql)
+        .await
+        .context("statement failed")?;
+    db.close().await.context("failed to close")?;
+    Ok(())
+}
+
 /// The file path of a `sqlite://path?...` URL (None for memory or other databases).
 fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://")?;

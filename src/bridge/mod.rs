@@ -452,7 +452,10 @@ impl Handler<RoomOnline> for RedisBridge {
     type Result = ResponseFuture<HashMap<String, u64>>;
     fn handle(&mut self, msg: RoomOnline, _: &mut Context<Self>) -> Self::Result {
         self.rooms.insert(msg.room.clone(), msg.addr);
-        self.subscribe(&msg.room);
+        // Subscribed before we answer: the room holds its first join until then,
+        // so nothing published after a member joined can be missed here.
+        let sink = self.sink.clone();
+        let channel = self.keys.room_channel(&msg.room);
         let query = Self::remote_counts(
             self.pool.clone(),
             self.keys.clone(),
@@ -461,6 +464,14 @@ impl Handler<RoomOnline> for RedisBridge {
             msg.room,
         );
         Box::pin(async move {
+            if let Some(mut sink) = sink
+                && let Err(err) = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(&channel))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r.map_err(anyhow::Error::from))
+            {
+                tracing::warn!(channel, error = %format!("{err:#}"), "redis subscribe failed");
+            }
             query.await.unwrap_or_else(|err| {
                 tracing::warn!(error = %format!("{err:#}"), "could not read presence from redis");
                 HashMap::new()

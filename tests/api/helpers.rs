@@ -1,4 +1,11 @@
-//! `spawn_app` and a small WebSocket client that waits for frames with timeouts.
+//! `spawn_app` and a small WebSocket client that waits for frames with timeouts;
+//! for the cluster tests also a private `redis-server` and fresh PostgreSQL
+//! databases.
+//!
+//! The database backend follows the test target: `api` runs on SQLite,
+//! `api_postgres` and `cluster` on PostgreSQL (`ROOMCAST_TEST_PG`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, one new database per server).
+#![allow(dead_code)] // each test target uses a different part of this file
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,7 +35,55 @@ pub struct TestApp {
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// Which database this test target runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const BACKEND: Backend = if matches!(env!("CARGO_CRATE_NAME").as_bytes(), b"api") {
+    Backend::Sqlite
+} else {
+    Backend::Postgres
+};
+
+/// The admin URL of the test PostgreSQL server.
+pub fn pg_admin_url() -> String {
+    std::env::var("ROOMCAST_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Create an empty PostgreSQL database for one server (or one cluster) and return its URL.
+pub async fn fresh_pg_database() -> String {
+    use roomcast::store::sea_orm_exec;
+    let admin = pg_admin_url();
+    let name = format!(
+        "roomcast_t_{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    sea_orm_exec(&admin, &format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "these tests need PostgreSQL, but `CREATE DATABASE` on {admin} failed: {e:#}. \
+             Start PostgreSQL (127.0.0.1:5432, trust auth) or point ROOMCAST_TEST_PG at one."
+            )
+        });
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+/// A database URL for this test target: a SQLite file in `dir`, or a fresh PostgreSQL database.
+pub async fn database_url(dir: &Path) -> String {
+    match BACKEND {
+        Backend::Sqlite => format!("sqlite://{}/roomcast.db?mode=rwc", dir.display()),
+        Backend::Postgres => fresh_pg_database().await,
+    }
+}
+
 /// Settings for a test server: loopback, port 0, a fresh SQLite file, fast timers.
+/// (`spawn_app_with` swaps in a PostgreSQL database where the target says so.)
 pub fn test_settings(dir: &Path) -> Settings {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut s = Settings::load_from(&config, None).expect("config/default.toml loads");
@@ -60,6 +115,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = temp_dir();
     let mut settings = test_settings(&dir);
+    settings.database.url = Secret::new(database_url(&dir).await);
     tweak(&mut settings);
     start(settings, dir, true).await
 }
@@ -174,6 +230,13 @@ impl TestApp {
                 .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
         };
         (status, json)
+    }
+
+    /// Settings for another node on this one's database and Redis.
+    pub fn settings_for_node(&self, node: &str) -> Settings {
+        let mut s = self.settings.clone();
+        s.node.id = node.to_owned();
+        s
     }
 
     /// Stop gracefully (flushing the store) and start again on the same database.
@@ -473,5 +536,200 @@ impl RawClient {
                 None => return (None, texts),
             }
         }
+    }
+}
+
+/// A free loopback port (bound and released; good enough for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A private `redis-server` on a free port, which a test may kill and restart.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        let mut r = RedisServer {
+            port: free_port(),
+            child: None,
+        };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Start (again) on the same port and wait until it answers PING.
+    pub async fn restart(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("the cluster tests need `redis-server` on PATH ({e}); install it with `apt-get install redis-server`")
+            });
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)).await {
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && s.read_exact(&mut buf).await.is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server on port {} did not start",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kill it (SIGKILL) and wait until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings for node `i` of a cluster sharing `db_url` and `redis`.
+pub fn node_settings(i: usize, dir: &Path, db_url: &str, redis: &RedisServer) -> Settings {
+    let mut s = test_settings(dir);
+    s.node.id = format!("node-{i}");
+    s.database.url = Secret::new(db_url);
+    s.redis.url = Some(Secret::new(redis.url()));
+    s.presence.ttl_s = 2;
+    s.presence.interval_ms = 50;
+    s.rooms.viewers_interval_ms = 100;
+    s
+}
+
+/// `n` in-process nodes on one database and one Redis.
+pub async fn spawn_cluster(n: usize, redis: &RedisServer) -> Vec<TestApp> {
+    let dir = temp_dir();
+    let db_url = database_url(&dir).await;
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let node_dir = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let node = start(node_settings(i, &node_dir, &db_url, redis), node_dir, true).await;
+        // Ready for cluster traffic once its subscription connection is up.
+        eventually("the node's Redis bridge to connect", WAIT, || async {
+            node.get("/readyz", None).await.1["redis"] == "ok"
+        })
+        .await;
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// A node as a separate `roomcast` process (so a test can SIGKILL it).
+pub struct NodeProcess {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl NodeProcess {
+    pub async fn start(settings: &Settings) -> NodeProcess {
+        let port = free_port();
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_roomcast"));
+        cmd.env("ROOMCAST_CONFIG_DIR", config)
+            .env("ROOMCAST__SERVER__HOST", "127.0.0.1")
+            .env("ROOMCAST__SERVER__PORT", port.to_string())
+            .env("ROOMCAST__SERVER__WORKERS", "1")
+            .env("ROOMCAST__NODE__ID", &settings.node.id)
+            .env("ROOMCAST__DATABASE__URL", settings.database.url.expose())
+            .env("ROOMCAST__AUTH__JWT_SECRET", JWT_SECRET)
+            .env("ROOMCAST__API__KEY", API_KEY)
+            .env(
+                "ROOMCAST__PRESENCE__TTL_S",
+                settings.presence.ttl_s.to_string(),
+            )
+            .env(
+                "ROOMCAST__PRESENCE__INTERVAL_MS",
+                settings.presence.interval_ms.to_string(),
+            )
+            .env(
+                "ROOMCAST__ROOMS__VIEWERS_INTERVAL_MS",
+                settings.rooms.viewers_interval_ms.to_string(),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        if let Some(url) = &settings.redis.url {
+            cmd.env("ROOMCAST__REDIS__URL", url.expose());
+        }
+        let child = cmd.spawn().expect("start the roomcast binary");
+        let node = NodeProcess { port, child };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = awc::Client::default()
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16() == 200)
+                .unwrap_or(false);
+            if ready {
+                return node;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "roomcast process never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// SIGKILL: no goodbye to Redis, no flush.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll (bounded) until `check` passes; fail with `what` after `within`.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
