@@ -15,11 +15,13 @@
 //! - [`store`]: the `Store` actor: batched SeaORM writes and reads. Where a row
 //!   is written.
 //! - [`routes`]: HTTP: the `/ws` upgrade, the server API, health.
+//! - [`metrics`]: counters and gauges for `/metrics`.
 //! - [`settings`]: configuration layering; [`telemetry`]: logging;
 //!   [`startup`]: wiring it all into an [`startup::Application`].
 
 pub mod auth;
 pub mod bridge;
+pub mod metrics;
 pub mod protocol;
 pub mod registry;
 pub mod room;

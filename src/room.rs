@@ -26,6 +26,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::auth::Identity;
 use crate::bridge::{self, ClusterEvent, RedisBridge};
+use crate::metrics::{self, METRICS};
 use crate::protocol::{
     self, ChatMessage, ErrorCode, Frame, LeftReason, ModAction, Refusal, ServerFrame,
 };
@@ -212,6 +213,7 @@ impl Room {
 
     /// Push one frame to every member. On a full queue the member is dropped.
     fn broadcast(&mut self, frame: &Frame) {
+        metrics::add(&METRICS.deliveries, self.members.len() as u64);
         let mut too_slow: Vec<ConnId> = Vec::new();
         for (id, conn) in &self.members {
             if let Err(err) = conn.outbox.try_send(frame.clone()) {
@@ -222,6 +224,8 @@ impl Room {
             }
         }
         if !too_slow.is_empty() {
+            metrics::add(&METRICS.slow_consumers, too_slow.len() as u64);
+            metrics::add(&METRICS.leaves, too_slow.len() as u64);
             self.membership_changed();
         }
         for id in too_slow {
@@ -241,6 +245,8 @@ impl Room {
             && let Err(TrySendError::Full(_)) = conn.outbox.try_send(frame)
             && let Some(conn) = self.members.remove(&conn_id)
         {
+            metrics::inc(&METRICS.slow_consumers);
+            metrics::inc(&METRICS.leaves);
             self.membership_changed();
             conn.notify.do_send(Detached {
                 room: self.id.clone(),
@@ -368,6 +374,7 @@ impl Room {
             ));
         }
         if let Some(left) = self.timeout_left(&user.id) {
+            metrics::inc(&METRICS.refused_timed_out);
             return Err(Refusal::retry(
                 ErrorCode::TimedOut,
                 "you are timed out in this room",
@@ -383,6 +390,7 @@ impl Room {
             let interval = Duration::from_secs(self.slow_mode);
             let since = last.elapsed();
             if since < interval {
+                metrics::inc(&METRICS.refused_slow_mode);
                 let wait = (interval - since).as_millis() as u64;
                 return Err(Refusal::retry(
                     ErrorCode::SlowMode,
@@ -392,6 +400,7 @@ impl Room {
             }
         }
         if let Err(not_until) = self.limiter.check_key(&user.id) {
+            metrics::inc(&METRICS.refused_rate_limited);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(Refusal::retry(
                 ErrorCode::RateLimited,
@@ -486,6 +495,7 @@ impl Room {
             ts: protocol::now_ms(),
             badges,
         });
+        metrics::inc(&METRICS.messages_in);
         self.persist(Write::Message(msg.clone()));
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);
@@ -537,6 +547,7 @@ impl Room {
     /// Apply a moderator action, store it and log it; answer with the id to ack
     /// (the message id for a delete, else the action's id in the moderation log).
     fn moderate(&mut self, by: &str, action: ModAction) -> Result<String, Refusal> {
+        metrics::inc(&METRICS.moderation_actions);
         self.publish_cluster(ClusterEvent::Moderation {
             by: by.to_owned(),
             action: action.clone(),
@@ -719,6 +730,7 @@ impl Room {
             reason: LeftReason::Banned,
         });
         if !gone.is_empty() {
+            metrics::add(&METRICS.leaves, gone.len() as u64);
             self.membership_changed();
         }
         for id in gone {
@@ -739,6 +751,7 @@ impl Actor for Room {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Messages from sessions and the registry must never block their senders.
         ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
+        metrics::inc(&METRICS.rooms);
         self.me = Some(ctx.address().downgrade());
         // Load recent messages before handling anything else (joins wait in the mailbox).
         let load = self.cfg.store.send(store::LoadRoom {
@@ -797,6 +810,7 @@ impl Actor for Room {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
+        metrics::dec(&METRICS.rooms);
         if let Some(bridge) = &self.cfg.bridge {
             bridge.do_send(bridge::RoomOffline {
                 room: self.id.clone(),
@@ -835,6 +849,7 @@ impl Handler<Join> for Room {
             return;
         }
         let id = conn.id;
+        metrics::inc(&METRICS.joins);
         // A second join of the same room by the same connection just answers again.
         self.members.insert(id, conn);
         let viewers = self.viewers();
@@ -865,6 +880,7 @@ impl Handler<Leave> for Room {
     type Result = ();
     fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
         if let Some(conn) = self.members.remove(&msg.conn_id) {
+            metrics::inc(&METRICS.leaves);
             if msg.notify {
                 let frame = protocol::encode(&ServerFrame::Left {
                     room: &self.id,
@@ -934,6 +950,7 @@ impl Handler<React> for Room {
         }
         if let Some(n) = self.reactions.get_mut(msg.emoji) {
             *n += 1;
+            metrics::inc(&METRICS.reactions);
         }
     }
 }

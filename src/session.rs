@@ -26,6 +26,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Identity;
+use crate::metrics::{self, METRICS};
 use crate::protocol::{
     self, ErrorCode, Frame, ModAction, Parsed, Refusal, Request, ServerFrame, TextLimits,
     WelcomeUser,
@@ -52,6 +53,10 @@ pub struct SessionShared {
     pub emojis: Arc<[String]>,
     pub anonymous_chat: bool,
     pub reaction_quota: Quota,
+    /// Turns true when the node starts draining (SIGTERM).
+    pub draining: tokio::sync::watch::Receiver<bool>,
+    /// Window over which draining connections are closed.
+    pub drain_window: Duration,
 }
 
 impl SessionShared {
@@ -305,6 +310,32 @@ impl Session {
         }
     }
 
+    /// The node is shutting down: at a moment spread over the drain window (so
+    /// clients do not all reconnect to the other pods at once), say `left`
+    /// (`shutdown`) for each room, then `reconnect`, and close with 1012.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        let window = self.shared.drain_window.as_millis().max(1) as u64;
+        let delay = spread(self.id, window);
+        ctx.run_later(Duration::from_millis(delay), |act, ctx| {
+            let rooms: Vec<String> = act.rooms.keys().cloned().collect();
+            for room in &rooms {
+                let left = protocol::encode(&ServerFrame::Left {
+                    room,
+                    reason: protocol::LeftReason::Shutdown,
+                });
+                act.send(left, ctx);
+            }
+            let after_ms = 250 + spread(act.id.rotate_left(17), 1_000);
+            act.send(protocol::encode(&ServerFrame::Reconnect { after_ms }), ctx);
+            act.close(
+                CloseCode::Restart,
+                "server restarting; reconnect",
+                true,
+                ctx,
+            );
+        });
+    }
+
     fn not_joined(&mut self, room: &str, reference: Option<&str>, ctx: &mut Context<Self>) {
         let refusal = Refusal::new(ErrorCode::NotJoined, "join the room first");
         self.refuse(&refusal, Some(room), reference, ctx);
@@ -363,6 +394,7 @@ impl Session {
             .reactions
             .get_or_insert_with(|| RateLimiter::direct(quota));
         if let Err(not_until) = limiter.check() {
+            metrics::inc(&METRICS.refused_reactions);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let refusal = Refusal::retry(
                 ErrorCode::RateLimited,
@@ -470,9 +502,20 @@ impl Actor for Session {
             heartbeat_ms: self.shared.heartbeat().as_millis() as u64,
         });
         self.send(welcome, ctx);
+        metrics::inc(&METRICS.connections);
+        metrics::inc(&METRICS.connections_total);
         {
             tracing::debug!(parent: &self.span, "connected");
         }
+        // On drain, leave in our own good time within the window (see `drain`).
+        let mut draining = self.shared.draining.clone();
+        ctx.spawn(
+            async move {
+                let _ = draining.wait_for(|d| *d).await;
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| act.drain(ctx)),
+        );
         // Ping every heartbeat; close a connection silent for the idle timeout.
         let heartbeat = self.shared.heartbeat();
         let check =
@@ -492,6 +535,7 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::dec(&METRICS.connections);
         for addr in self.rooms.values() {
             addr.do_send(room::Leave {
                 conn_id: self.id,
@@ -563,4 +607,9 @@ impl Handler<Detached> for Session {
 /// The reaction quota: `per_second` per connection, burst the same.
 pub fn reaction_quota(per_second: u32) -> Quota {
     Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+}
+
+/// A well-spread number in `0..window` from a connection id (Fibonacci hashing).
+fn spread(id: ConnId, window: u64) -> u64 {
+    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % window.max(1)
 }

@@ -57,6 +57,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub shutdown_timeout_s: u64,
+    pub drain_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,15 +7,20 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::Duration;
+use tokio::sync::watch;
 
 use actix::{Actor, Addr};
+use actix_web::dev::Service as _;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::auth::Authenticator;
 use crate::bridge::RedisBridge;
+use crate::metrics::METRICS;
 use crate::protocol::TextLimits;
 use crate::registry::Registry;
 use crate::room::RoomConfig;
@@ -33,6 +38,10 @@ pub struct Application {
     server: Server,
     store: Addr<Store>,
     store_status: Arc<StoreStatus>,
+    bridge: Option<Addr<RedisBridge>>,
+    draining: Arc<AtomicBool>,
+    drain_tx: watch::Sender<bool>,
+    drain_window: Duration,
 }
 
 impl Application {
@@ -101,7 +110,12 @@ impl Application {
         };
         let registry = Registry::new(room_cfg).start();
 
+        let draining = Arc::new(AtomicBool::new(false));
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let drain_window = Duration::from_secs(settings.server.drain_s);
         let sessions = Arc::new(SessionShared {
+            draining: drain_rx,
+            drain_window,
             node_id: node_id.clone(),
             registry: registry.clone(),
             store: store.clone(),
@@ -120,15 +134,29 @@ impl Application {
             store: store.clone(),
             store_status: store_status.clone(),
             bridge_status,
+            draining: draining.clone(),
             sessions,
         });
 
+        let bridge_for_app = bridge.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap_fn(|req, srv| {
+                    // Request durations for /metrics (an upgrade counts until the upgrade).
+                    let started = std::time::Instant::now();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await;
+                        crate::metrics::observe_http(started.elapsed());
+                        res
+                    }
+                })
                 .app_data(state.clone())
                 .configure(routes::configure)
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
+        // We handle SIGTERM/SIGINT ourselves, to drain (see `run_until_stopped`).
+        .disable_signals();
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -140,6 +168,10 @@ impl Application {
             server,
             store,
             store_status,
+            bridge: bridge_for_app,
+            draining,
+            drain_tx,
+            drain_window,
         })
     }
 
@@ -161,9 +193,33 @@ impl Application {
         self.store_status.clone()
     }
 
-    /// Serve until stopped (SIGINT/SIGTERM or the handle), then write out every queued write.
+    /// Serve until stopped: by the handle (as tests do), or by SIGTERM/SIGINT,
+    /// which drains first. Then write out every queued write and, in a cluster,
+    /// remove this node's presence from Redis.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("HTTP server failed")?;
+        let handle = self.server.handle();
+        // The server future must keep being polled: it is what carries out
+        // `pause` and `stop`. So it runs as its own task.
+        let mut server = actix_web::rt::spawn(self.server);
+        tokio::select! {
+            res = &mut server => res.context("HTTP server task failed")?.context("HTTP server failed")?,
+            () = shutdown_signal() => {
+                tracing::info!(drain_s = self.drain_window.as_secs(), "shutdown signal: draining");
+                self.draining.store(true, Ordering::Release);
+                handle.pause().await; // stop accepting connections
+                let _ = self.drain_tx.send(true);
+                // Every session leaves within the window; give them a little more to close.
+                let deadline = tokio::time::Instant::now() + self.drain_window + Duration::from_secs(2);
+                while METRICS.connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                handle.stop(true).await;
+                server.await.context("HTTP server task failed")?.context("HTTP server failed")?;
+            }
+        }
+        if let Some(bridge) = &self.bridge {
+            let _ = bridge.send(crate::bridge::Shutdown).await;
+        }
         let left = self
             .store
             .send(store::Flush {
@@ -180,5 +236,22 @@ impl Application {
             tracing::info!("shutdown complete; every write stored");
         }
         Ok(())
+    }
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

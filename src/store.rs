@@ -29,6 +29,7 @@ use sea_orm::{
 };
 use tokio::sync::oneshot;
 
+use crate::metrics::{self, METRICS};
 use crate::protocol::ChatMessage;
 use crate::settings::{DatabaseSettings, StoreSettings};
 
@@ -206,6 +207,7 @@ impl Store {
         };
         let n = batch.len();
         self.in_flight = true;
+        let started = std::time::Instant::now();
         ctx.spawn(
             async move { execute(&db, &batch).await }
                 .into_actor(self)
@@ -213,6 +215,10 @@ impl Store {
                     act.in_flight = false;
                     match res {
                         Ok(()) => {
+                            metrics::inc(&METRICS.store_writes);
+                            METRICS
+                                .store_last_write_us
+                                .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                             if act.failures > 0 {
                                 tracing::info!(queued = act.queue.len(), "database writes resumed");
                             }
@@ -222,6 +228,7 @@ impl Store {
                             act.flush(ctx);
                         }
                         Err(err) => {
+                            metrics::inc(&METRICS.store_write_failures);
                             act.failures += 1;
                             let delay = backoff(act.failures);
                             tracing::warn!(error = %format!("{err:#}"), queued = act.queue.len(),

@@ -597,3 +597,44 @@ impl Handler<ClusterRooms> for RedisBridge {
         })
     }
 }
+
+/// The node is going away: remove its presence from Redis now (instead of after
+/// the TTL) and tell the other nodes its counts are zero.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for RedisBridge {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let mut pipe = redis::pipe();
+        pipe.zrem(self.keys.nodes(), &self.node)
+            .ignore()
+            .del(self.keys.node_rooms(&self.node))
+            .ignore();
+        for room in self.counts.keys() {
+            let envelope = Envelope {
+                node: self.node.clone(),
+                event: ClusterEvent::Presence { count: 0 },
+            };
+            if let Ok(payload) = serde_json::to_vec(&envelope) {
+                pipe.publish(self.keys.room_channel(room), payload).ignore();
+            }
+        }
+        self.counts.clear();
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let done = async {
+                let mut conn = pool.get().await?;
+                pipe.query_async::<()>(&mut *conn).await?;
+                anyhow::Ok(())
+            };
+            match tokio::time::timeout(REDIS_TIMEOUT, done).await {
+                Ok(Ok(())) => tracing::info!("presence removed from redis"),
+                _ => {
+                    tracing::warn!("could not remove presence from redis; it expires with the TTL")
+                }
+            }
+        })
+    }
+}

@@ -1,5 +1,5 @@
-//! Operational routes, no auth: `/healthz` (the process answers) and `/readyz`
-//! (503 until the database is open and migrated).
+//! Operational routes, no auth: `/healthz` (the process answers), `/readyz`
+//! (503 until the database is open and migrated) and `/metrics` (Prometheus).
 
 use std::sync::atomic::Ordering;
 
@@ -9,7 +9,8 @@ use super::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 async fn healthz() -> HttpResponse {
@@ -18,7 +19,8 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let status = &state.store_status;
-    let ready = status.ready.load(Ordering::Acquire);
+    let draining = state.draining.load(Ordering::Acquire);
+    let ready = status.ready.load(Ordering::Acquire) && !draining;
     // Redis down is degraded, not unready: the node still serves its own members.
     let redis = match &state.bridge_status {
         None => "disabled",
@@ -26,7 +28,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Some(_) => "down",
     };
     let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
+        "status": if draining { "draining" } else if ready { "ready" } else { "not_ready" },
         "database": if ready { "ok" } else { "connecting" },
         "store_queue": status.queued.load(Ordering::Relaxed),
         "redis": redis,
@@ -36,4 +38,28 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let store = &state.store_status;
+    let redis = state
+        .bridge_status
+        .as_ref()
+        .map(|b| crate::metrics::RedisGauges {
+            up: b.up.load(Ordering::Acquire),
+            published: b.published.load(Ordering::Relaxed),
+            received: b.received.load(Ordering::Relaxed),
+            dropped: b.dropped.load(Ordering::Relaxed),
+            reconnects: b.reconnects.load(Ordering::Relaxed),
+            last_publish_us: b.last_publish_us.load(Ordering::Relaxed),
+        });
+    let text = crate::metrics::render(&crate::metrics::Extra {
+        ready: store.ready.load(Ordering::Acquire) && !state.draining.load(Ordering::Acquire),
+        store_queue: store.queued.load(Ordering::Relaxed) as u64,
+        store_dropped: store.dropped.load(Ordering::Relaxed) as u64,
+        redis,
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text)
 }

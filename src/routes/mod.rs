@@ -30,6 +30,8 @@ pub struct AppState {
     pub registry: Addr<Registry>,
     pub store: Addr<Store>,
     pub store_status: Arc<StoreStatus>,
+    /// Set on SIGTERM: `/readyz` answers 503 and `/ws` refuses new connections.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Present in cluster mode.
     pub bridge_status: Option<Arc<BridgeStatus>>,
     pub sessions: Arc<SessionShared>,

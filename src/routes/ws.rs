@@ -23,6 +23,12 @@ async fn upgrade(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if state.draining.load(Ordering::Acquire) {
+        return Err(ApiError::Unavailable(
+            "this node is shutting down; connect to another".to_owned(),
+        )
+        .into());
+    }
     if !state.store_status.ready.load(Ordering::Acquire) {
         return Err(
             ApiError::Unavailable("the server is starting; try again shortly".to_owned()).into(),

@@ -44,3 +44,52 @@ async fn unknown_routes_get_a_json_404() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[actix_web::test]
+async fn metrics_are_served_in_the_prometheus_format_and_count() {
+    let app = spawn_app().await;
+    let value = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    let scrape = || async {
+        let mut resp = awc::Client::default()
+            .get(app.http("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(ctype.starts_with("text/plain"), "{ctype}");
+        String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap()
+    };
+    let before = scrape().await;
+    let mut ann = app.connect("ann").await;
+    ann.join("m").await;
+    ann.say("m", "counted", "1").await;
+    let after = scrape().await;
+    // Counters are process-wide and tests run in parallel: they only grow.
+    for name in [
+        "roomcast_joins_total",
+        "roomcast_messages_in_total",
+        "roomcast_connections_total",
+        "roomcast_deliveries_total",
+    ] {
+        assert!(
+            value(&after, name) > value(&before, name),
+            "{name} did not grow"
+        );
+    }
+    assert_eq!(value(&after, "roomcast_ready"), 1.0);
+    assert!(value(&after, "roomcast_connections") >= 1.0);
+    assert!(after.contains("# TYPE roomcast_http_request_duration_seconds histogram"));
+    assert!(after.contains("roomcast_refusals_total{kind=\"rate_limited\"}"));
+}

@@ -668,6 +668,10 @@ impl NodeProcess {
                 settings.presence.ttl_s.to_string(),
             )
             .env(
+                "ROOMCAST__SERVER__DRAIN_S",
+                settings.server.drain_s.to_string(),
+            )
+            .env(
                 "ROOMCAST__PRESENCE__INTERVAL_MS",
                 settings.presence.interval_ms.to_string(),
             )
@@ -703,6 +707,34 @@ impl NodeProcess {
 
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// SIGTERM: the node drains and exits by itself.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Wait (bounded) for the process to exit; its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the process did not exit in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILL: no goodbye to Redis, no flush.

@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod drain;
 mod multi_node;
 mod redis_faults;
 mod store_outage;
