@@ -56,6 +56,8 @@ pub struct RoomConfig {
     pub presence_interval: Duration,
     /// How long another node's count stands without a refresh.
     pub presence_ttl: Duration,
+    /// Length of an analytics snapshot period (a minute in production).
+    pub snapshot_period: Duration,
     pub store: Addr<Store>,
 }
 
@@ -76,6 +78,61 @@ struct LogDetails<'a> {
     reason: Option<&'a str>,
     seconds: Option<u64>,
     message_id: Option<&'a str>,
+}
+
+/// Viewer statistics of the current analytics period.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct PeriodStats {
+    start: i64,
+    min: u64,
+    max: u64,
+    /// Sum of count × milliseconds, for the time-weighted average.
+    weighted: f64,
+    last_count: u64,
+    last_at: i64,
+    messages: u64,
+    reactions: u64,
+}
+
+impl PeriodStats {
+    fn starting(start: i64, now: i64, count: u64) -> Self {
+        PeriodStats {
+            start,
+            min: count,
+            max: count,
+            weighted: 0.0,
+            last_count: count,
+            last_at: now.max(start),
+            messages: 0,
+            reactions: 0,
+        }
+    }
+
+    /// The count became `count` at `now`.
+    fn observe(&mut self, now: i64, count: u64) {
+        let now = now.max(self.last_at);
+        self.weighted += self.last_count as f64 * (now - self.last_at) as f64;
+        self.last_at = now;
+        self.last_count = count;
+        self.min = self.min.min(count);
+        self.max = self.max.max(count);
+    }
+
+    /// The snapshot of the period ending at `end`, or None if nothing happened in it.
+    fn close(&mut self, end: i64, room: &str) -> Option<store::Snapshot> {
+        self.observe(end, self.last_count);
+        let length = (end - self.start).max(1) as f64;
+        let idle = self.max == 0 && self.messages == 0 && self.reactions == 0;
+        (!idle).then(|| store::Snapshot {
+            room: room.to_owned(),
+            minute: self.start,
+            min: self.min,
+            max: self.max,
+            avg: (self.weighted / length * 100.0).round() / 100.0,
+            messages: self.messages,
+            reactions: self.reactions,
+        })
+    }
 }
 
 /// A connection as a room sees it: who, where its frames go, how to reach its actor.
@@ -136,6 +193,10 @@ pub struct Room {
     /// User → end of timeout (epoch ms).
     timeouts: HashMap<String, i64>,
     idle: Option<SpawnHandle>,
+    /// This period's analytics, written as a snapshot when it ends.
+    stats: PeriodStats,
+    /// Server-Sent-Events streams of the viewer count.
+    watchers: Vec<mpsc::Sender<u64>>,
     /// Our own address, to tell ourselves about members dropped mid-broadcast.
     me: Option<WeakAddr<Room>>,
     span: tracing::Span,
@@ -170,6 +231,8 @@ impl Room {
             bans: HashSet::new(),
             timeouts: HashMap::new(),
             idle: None,
+            stats: PeriodStats::default(),
+            watchers: Vec::new(),
             me: None,
             span,
         }
@@ -289,6 +352,7 @@ impl Room {
             self.peak = self.viewers();
         }
         self.presence_changed(ctx);
+        self.stats.observe(protocol::now_ms(), self.viewers());
         if self.viewers_scheduled {
             return;
         }
@@ -312,6 +376,10 @@ impl Room {
                     room: act.id.clone(),
                     count,
                 });
+                act.watchers.retain(|w| match w.try_send(count) {
+                    Ok(()) | Err(TrySendError::Full(_)) => true,
+                    Err(TrySendError::Closed(_)) => false,
+                });
             }
             act.check_idle(ctx);
         });
@@ -319,7 +387,7 @@ impl Room {
 
     /// Start the idle timer when the last member left; the registry stops us after it.
     fn check_idle(&mut self, ctx: &mut Context<Self>) {
-        if !self.members.is_empty() {
+        if !self.members.is_empty() || !self.watchers.is_empty() {
             if let Some(h) = self.idle.take() {
                 ctx.cancel_future(h);
             }
@@ -330,7 +398,7 @@ impl Room {
         }
         self.idle = Some(ctx.run_later(self.cfg.idle_grace, |act, ctx| {
             act.idle = None;
-            if act.members.is_empty() {
+            if act.members.is_empty() && act.watchers.is_empty() {
                 act.registry.do_send(RoomIdle {
                     room: act.id.clone(),
                     addr: ctx.address(),
@@ -423,6 +491,17 @@ impl Room {
             .to_string()
     }
 
+    /// The analytics period ended: store its snapshot (if anything happened) and start the next.
+    fn close_period(&mut self) {
+        let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
+        let now = protocol::now_ms();
+        let end = now - now % period;
+        if let Some(snap) = self.stats.close(end, &self.id) {
+            self.persist(Write::Snapshot(snap));
+        }
+        self.stats = PeriodStats::starting(end, now, self.viewers());
+    }
+
     fn persist(&self, write: Write) {
         self.cfg.store.do_send(store::Persist { write });
     }
@@ -496,6 +575,7 @@ impl Room {
             badges,
         });
         metrics::inc(&METRICS.messages_in);
+        self.stats.messages += 1;
         self.persist(Write::Message(msg.clone()));
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);
@@ -797,6 +877,25 @@ impl Actor for Room {
             });
         }
         ctx.run_interval(self.cfg.reaction_window, |act, _| act.flush_reactions());
+        // Analytics: close each period on its wall-clock boundary.
+        let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
+        let now = protocol::now_ms();
+        self.stats = PeriodStats::starting(now - now % period, now, self.viewers());
+        let first = Duration::from_millis((period - now % period) as u64);
+        ctx.run_later(first, move |act, ctx| {
+            act.close_period();
+            ctx.run_interval(Duration::from_millis(period as u64), |act, _| {
+                act.close_period()
+            });
+        });
+        // SSE streams that went away stop keeping the room alive.
+        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
+            let before = act.watchers.len();
+            act.watchers.retain(|w| !w.is_closed());
+            if act.watchers.len() != before {
+                act.check_idle(ctx);
+            }
+        });
         // Forget rate-limit state of users who have been quiet long enough to be full again.
         ctx.run_interval(Duration::from_secs(60), |act, _| {
             act.limiter.retain_recent();
@@ -950,6 +1049,7 @@ impl Handler<React> for Room {
         }
         if let Some(n) = self.reactions.get_mut(msg.emoji) {
             *n += 1;
+            self.stats.reactions += 1;
             metrics::inc(&METRICS.reactions);
         }
     }
@@ -966,6 +1066,8 @@ pub enum CommandKind {
     PostAs { user: Identity, text: String },
     /// A platform event, broadcast as an `event` frame.
     Event { name: String, data: Box<RawValue> },
+    /// Send the viewer count into `tx` on every change (SSE); answers with Info.
+    WatchViewers { tx: mpsc::Sender<u64> },
 }
 
 /// Answers to a [`Command`].
@@ -998,6 +1100,15 @@ impl Handler<Command> for Room {
     type Result = Result<CommandOutcome, Refusal>;
     fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
         let out = match msg.kind {
+            CommandKind::WatchViewers { tx } => {
+                self.watchers.push(tx);
+                Ok(CommandOutcome::Info(RoomInfo {
+                    room: self.id.clone(),
+                    viewers: self.viewers(),
+                    peak: self.peak,
+                    slow_mode: self.slow_mode,
+                }))
+            }
             CommandKind::Info => Ok(CommandOutcome::Info(RoomInfo {
                 room: self.id.clone(),
                 viewers: self.viewers(),
@@ -1046,6 +1157,7 @@ impl Handler<Remote> for Room {
     fn handle(&mut self, msg: Remote, ctx: &mut Context<Self>) {
         match msg.event {
             ClusterEvent::Message { msg } => {
+                self.stats.messages += 1;
                 let msg = Arc::new(msg);
                 let frame = protocol::encode(&ServerFrame::Message(&msg));
                 self.broadcast(&frame);
@@ -1066,6 +1178,7 @@ impl Handler<Remote> for Room {
                 for (emoji, n) in counts {
                     if let Some(i) = self.cfg.emojis.iter().position(|e| *e == emoji) {
                         self.remote_reactions[i] += n;
+                        self.stats.reactions += n;
                     }
                 }
             }
@@ -1171,6 +1284,22 @@ mod tests {
         );
         // Another user is not affected.
         assert!(limiter.check_key(&"v".to_owned()).is_ok());
+    }
+
+    #[test]
+    fn period_stats_weight_the_average_by_time() {
+        // 60 s period: 2 viewers for 30 s, then 4 for 30 s → avg 3, min 2, max 4.
+        let mut s = PeriodStats::starting(0, 0, 2);
+        s.observe(30_000, 4);
+        s.messages = 7;
+        let snap = s.close(60_000, "r").unwrap();
+        assert_eq!(
+            (snap.min, snap.max, snap.avg, snap.messages),
+            (2, 4, 3.0, 7)
+        );
+        assert_eq!(snap.minute, 0);
+        // A quiet, empty period writes nothing.
+        assert_eq!(PeriodStats::starting(0, 0, 0).close(60_000, "r"), None);
     }
 
     #[test]

@@ -48,7 +48,14 @@ pub struct Settings {
     pub limits: Limits,
     pub rooms: RoomSettings,
     pub store: StoreSettings,
+    pub analytics: AnalyticsSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnalyticsSettings {
+    pub period_ms: u64,
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -70,7 +70,10 @@ impl Application {
             tracing::info!("api.key is not set: the server API refuses every call");
         }
 
-        let store = Store::new(settings.database.clone(), settings.store.clone());
+        let store = Store::new(settings.database.clone(), settings.store.clone())
+            .with_snapshot_retention(Duration::from_secs(
+                settings.analytics.retention_days * 24 * 3600,
+            ));
         let store_status = store.status();
         let store = store.start();
 
@@ -102,6 +105,7 @@ impl Application {
             bridge: bridge.clone(),
             presence_interval: Duration::from_millis(settings.presence.interval_ms),
             presence_ttl: Duration::from_secs(settings.presence.ttl_s.max(1)),
+            snapshot_period: Duration::from_millis(settings.analytics.period_ms.max(100)),
             api_quota: RoomConfig::quota(
                 settings.api.posts_per_room_per_second,
                 Duration::from_secs(1),

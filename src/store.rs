@@ -71,6 +71,22 @@ pub enum Write {
     },
     /// Slow mode changed.
     SlowMode { room: String, seconds: u64 },
+    /// A room's statistics for one minute (the first node's write wins).
+    Snapshot(Snapshot),
+}
+
+/// One room's viewer statistics for one period (a minute by default).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Snapshot {
+    #[serde(skip)]
+    pub room: String,
+    /// Start of the period (epoch ms).
+    pub minute: i64,
+    pub min: u64,
+    pub max: u64,
+    pub avg: f64,
+    pub messages: u64,
+    pub reactions: u64,
 }
 
 /// A moderation action as logged and as the server API lists it.
@@ -116,6 +132,8 @@ pub struct Store {
     in_flight: bool,
     failures: u32,
     status: Arc<StoreStatus>,
+    /// Viewer snapshots older than this are deleted (hourly).
+    snapshot_retention: Duration,
     /// Callers of [`Flush`] waiting for the queue to empty.
     flush_waiters: Vec<oneshot::Sender<()>>,
 }
@@ -130,8 +148,38 @@ impl Store {
             in_flight: false,
             failures: 0,
             status: Arc::new(StoreStatus::default()),
+            snapshot_retention: Duration::from_secs(90 * 24 * 3600),
             flush_waiters: Vec::new(),
         }
+    }
+
+    /// How long viewer snapshots are kept.
+    pub fn with_snapshot_retention(mut self, retention: Duration) -> Self {
+        self.snapshot_retention = retention;
+        self
+    }
+
+    /// Delete viewer snapshots past their retention.
+    fn prune_snapshots(&mut self, ctx: &mut Context<Self>) {
+        use entity::viewer_snapshot;
+        let Some(db) = self.db.clone() else { return };
+        let cutoff = crate::protocol::now_ms() - self.snapshot_retention.as_millis() as i64;
+        ctx.spawn(
+            async move {
+                viewer_snapshot::Entity::delete_many()
+                    .filter(viewer_snapshot::Column::Minute.lt(cutoff))
+                    .exec(&db)
+                    .await
+            }
+            .into_actor(self)
+            .map(|res, _, _| match res {
+                Ok(r) if r.rows_affected > 0 => {
+                    tracing::info!(deleted = r.rows_affected, "pruned old viewer snapshots")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "pruning viewer snapshots failed"),
+            }),
+        );
     }
 
     pub fn status(&self) -> Arc<StoreStatus> {
@@ -152,6 +200,7 @@ impl Store {
                         act.failures = 0;
                         act.status.ready.store(true, Ordering::Release);
                         act.flush(ctx);
+                        act.prune_snapshots(ctx);
                     }
                     Err(err) => {
                         act.failures = attempt + 1;
@@ -296,6 +345,9 @@ impl Actor for Store {
         self.connect(ctx);
         let every = Duration::from_millis(self.settings.flush_interval_ms.max(1));
         ctx.run_interval(every, |act, ctx| act.flush(ctx));
+        ctx.run_interval(Duration::from_secs(3600), |act, ctx| {
+            act.prune_snapshots(ctx)
+        });
     }
 }
 
@@ -475,6 +527,30 @@ async fn execute(db: &DatabaseConnection, batch: &[Write]) -> anyhow::Result<()>
                 .exec_without_returning(db)
                 .await
                 .context("failed to store a timeout")?;
+        }
+        Write::Snapshot(snap) => {
+            use entity::viewer_snapshot;
+            let row = viewer_snapshot::ActiveModel {
+                room: Set(snap.room.clone()),
+                minute: Set(snap.minute),
+                min: Set(snap.min as i64),
+                max: Set(snap.max as i64),
+                avg: Set(snap.avg),
+                messages: Set(snap.messages as i64),
+                reactions: Set(snap.reactions as i64),
+            };
+            viewer_snapshot::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        viewer_snapshot::Column::Room,
+                        viewer_snapshot::Column::Minute,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to store a viewer snapshot")?;
         }
         Write::SlowMode { room, seconds } => {
             let row = room_setting::ActiveModel {
@@ -809,6 +885,68 @@ impl Handler<Flush> for Store {
             .into_actor(self)
             .map(|_, act, _| act.queue.len()),
         )
+    }
+}
+
+/// A room's snapshots with `from <= minute < to`, oldest first.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Snapshot>, StoreError>")]
+pub struct LoadSnapshots {
+    pub room: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Handler<LoadSnapshots> for Store {
+    type Result = ResponseFuture<Result<Vec<Snapshot>, StoreError>>;
+    fn handle(&mut self, msg: LoadSnapshots, _: &mut Context<Self>) -> Self::Result {
+        use entity::viewer_snapshot;
+        let queued: Vec<Snapshot> = self
+            .queue
+            .iter()
+            .filter_map(|w| match w {
+                Write::Snapshot(s)
+                    if s.room == msg.room && (msg.from..msg.to).contains(&s.minute) =>
+                {
+                    Some(s.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let db = self.db.clone();
+        Box::pin(async move {
+            let Some(db) = db else {
+                return Err(StoreError::NotReady);
+            };
+            let rows = viewer_snapshot::Entity::find()
+                .filter(viewer_snapshot::Column::Room.eq(msg.room.as_str()))
+                .filter(viewer_snapshot::Column::Minute.gte(msg.from))
+                .filter(viewer_snapshot::Column::Minute.lt(msg.to))
+                .order_by_asc(viewer_snapshot::Column::Minute)
+                .limit(50_000)
+                .all(&db)
+                .await?;
+            let mut snaps: Vec<Snapshot> = rows
+                .into_iter()
+                .map(|r| Snapshot {
+                    room: r.room,
+                    minute: r.minute,
+                    min: r.min.max(0) as u64,
+                    max: r.max.max(0) as u64,
+                    avg: r.avg,
+                    messages: r.messages.max(0) as u64,
+                    reactions: r.reactions.max(0) as u64,
+                })
+                .collect();
+            // A queued snapshot only counts if no node's write for that minute landed first.
+            for q in queued {
+                if !snaps.iter().any(|s| s.minute == q.minute) {
+                    snaps.push(q);
+                }
+            }
+            snaps.sort_by_key(|s| s.minute);
+            Ok(snaps)
+        })
     }
 }
 

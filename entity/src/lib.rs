@@ -8,3 +8,4 @@ pub mod moderation_log;
 pub mod room_ban;
 pub mod room_setting;
 pub mod room_timeout;
+pub mod viewer_snapshot;

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_messages;
 mod m20261123_000002_create_moderation;
+mod m20261123_000003_create_viewer_snapshots;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_messages::Migration),
             Box::new(m20261123_000002_create_moderation::Migration),
+            Box::new(m20261123_000003_create_viewer_snapshots::Migration),
         ]
     }
 }

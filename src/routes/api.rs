@@ -15,7 +15,7 @@ use crate::protocol::{
 };
 use crate::registry::{ListRooms, RoomCommand};
 use crate::room::{CommandKind, CommandOutcome};
-use crate::store::{GetMessage, LoadHistory, LoadModerationLog, StoreError};
+use crate::store::{GetMessage, LoadHistory, LoadModerationLog, LoadSnapshots, StoreError};
 
 /// Longest event name, and most bytes of event data (serialised).
 pub const MAX_EVENT_NAME_CHARS: usize = 64;
@@ -38,7 +38,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{room}/timeouts", web::post().to(timeout))
             .route("/{room}/slow_mode", web::put().to(slow_mode))
             .route("/{room}/moderation", web::get().to(moderation_log))
-            .route("/{room}/events", web::post().to(post_event)),
+            .route("/{room}/events", web::post().to(post_event))
+            .route("/{room}/analytics", web::get().to(analytics))
+            .route("/{room}/viewers/stream", web::get().to(viewers_stream)),
     );
 }
 
@@ -465,4 +467,91 @@ async fn post_event(
     }
     command(&state, room, CommandKind::Event { name, data }).await?;
     Ok(HttpResponse::Accepted().finish())
+}
+
+/// Longest analytics range one call may ask for.
+const MAX_ANALYTICS_RANGE_MS: i64 = 31 * 24 * 3600 * 1000;
+/// SSE keep-alive comment interval (proxies close silent streams).
+const SSE_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn analytics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    platform(&req, &state)?;
+    let room = room_id(path.into_inner())?;
+    let to = query.to.unwrap_or_else(protocol::now_ms);
+    let from = query.from.unwrap_or(to - 24 * 3600 * 1000);
+    if from >= to || to - from > MAX_ANALYTICS_RANGE_MS {
+        return Err(ApiError::BadRequest(
+            "need from < to (epoch ms), at most 31 days apart".to_owned(),
+        ));
+    }
+    let snapshots = state
+        .store
+        .send(LoadSnapshots {
+            room: room.clone(),
+            from,
+            to,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("store unreachable: {e}"))?
+        .map_err(store_error)?;
+    let n = snapshots.len().max(1) as f64;
+    let summary = serde_json::json!({
+        "peak": snapshots.iter().map(|s| s.max).max().unwrap_or(0),
+        "avg": (snapshots.iter().map(|s| s.avg).sum::<f64>() / n * 100.0).round() / 100.0,
+        "messages": snapshots.iter().map(|s| s.messages).sum::<u64>(),
+        "reactions": snapshots.iter().map(|s| s.reactions).sum::<u64>(),
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "room": room,
+        "from": from,
+        "to": to,
+        "snapshots": snapshots,
+        "summary": summary,
+    })))
+}
+
+/// Public (no auth, CORS open): `event: viewers` with the count at once and on
+/// every change (coalesced like `viewers` frames), keep-alive comments between.
+async fn viewers_stream(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room = room_id(path.into_inner())?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<u64>(4);
+    let first = match command(&state, room, CommandKind::WatchViewers { tx }).await? {
+        CommandOutcome::Info(info) => info.viewers,
+        other => {
+            return Err(anyhow::anyhow!("unexpected answer to WatchViewers: {other:?}").into());
+        }
+    };
+    let event =
+        |count: u64| web::Bytes::from(format!("event: viewers\ndata: {{\"count\":{count}}}\n\n"));
+    let stream =
+        futures_util::stream::unfold((Some(first), rx), move |(first, mut rx)| async move {
+            if let Some(count) = first {
+                return Some((Ok::<_, actix_web::Error>(event(count)), (None, rx)));
+            }
+            match tokio::time::timeout(SSE_KEEPALIVE, rx.recv()).await {
+                Ok(Some(count)) => Some((Ok(event(count)), (None, rx))),
+                Ok(None) => None, // the room went away
+                Err(_) => Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (None, rx))),
+            }
+        });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analytics;
 mod auth;
 mod chat;
 mod health;
