@@ -67,10 +67,33 @@ fn main() -> anyhow::Result<()> {
         }
         None => {
             telemetry::init(&settings.log);
+            raise_open_files_limit();
             actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(settings).await?;
                 app.run_until_stopped().await
             })
         }
     }
+}
+
+/// Every connection is a file descriptor: raise the soft limit to the hard one
+/// (containers often start with a soft limit of 1024).
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let wanted = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                lim = wanted;
+            }
+        }
+    }
+    tracing::info!(open_files = lim.rlim_cur, "open-file limit (one per connection)");
 }

@@ -146,14 +146,27 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
-                    // Request durations for /metrics (an upgrade counts until the upgrade).
+                    // Every request gets an id on its log lines, and its duration
+                    // goes to /metrics (an upgrade counts until the upgrade).
+                    use tracing::Instrument as _;
+                    let span = tracing::info_span!(
+                        "request",
+                        request_id = %ulid::Ulid::generate(),
+                        method = %req.method(),
+                        path = %req.path(),
+                    );
                     let started = std::time::Instant::now();
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await;
-                        crate::metrics::observe_http(started.elapsed());
+                        let took = started.elapsed();
+                        crate::metrics::observe_http(took);
+                        if let Ok(r) = &res {
+                            tracing::debug!(status = r.status().as_u16(), took_us = took.as_micros() as u64, "request");
+                        }
                         res
                     }
+                    .instrument(span)
                 })
                 .app_data(state.clone())
                 .configure(routes::configure)
