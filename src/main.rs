@@ -95,5 +95,8 @@ fn raise_open_files_limit() {
             }
         }
     }
-    tracing::info!(open_files = lim.rlim_cur, "open-file limit (one per connection)");
+    tracing::info!(
+        open_files = lim.rlim_cur,
+        "open-file limit (one per connection)"
+    );
 }

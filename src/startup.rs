@@ -162,7 +162,11 @@ impl Application {
                         let took = started.elapsed();
                         crate::metrics::observe_http(took);
                         if let Ok(r) = &res {
-                            tracing::debug!(status = r.status().as_u16(), took_us = took.as_micros() as u64, "request");
+                            tracing::debug!(
+                                status = r.status().as_u16(),
+                                took_us = took.as_micros() as u64,
+                                "request"
+                            );
                         }
                         res
                     }
