@@ -111,61 +111,64 @@ pub fn render(extra: &Extra) -> String {
     let m = &METRICS;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let mut out = String::with_capacity(4096);
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    metric(
+    sample(
+        &mut out,
         "roomcast_ready",
         "gauge",
         "1 when the database is open and migrated and the node is not draining.",
         u64::from(extra.ready).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_connections",
         "gauge",
         "Open WebSocket connections.",
         get(&m.connections).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_connections_total",
         "counter",
         "WebSocket connections accepted.",
         get(&m.connections_total).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_rooms",
         "gauge",
         "Room actors live on this node.",
         get(&m.rooms).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_joins_total",
         "counter",
         "Room joins.",
         get(&m.joins).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_leaves_total",
         "counter",
         "Room leaves (including disconnects, bans and slow consumers).",
         get(&m.leaves).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_messages_in_total",
         "counter",
         "Chat messages accepted on this node.",
         get(&m.messages_in).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_deliveries_total",
         "counter",
         "Frames rooms put into connections' outbound queues.",
         get(&m.deliveries).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_slow_consumers_total",
         "counter",
         "Connections closed because their outbound queue overflowed.",
@@ -181,86 +184,93 @@ pub fn render(extra: &Extra) -> String {
         get(&m.refused_timed_out),
         get(&m.refused_reactions)
     );
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    metric(
+    sample(
+        &mut out,
         "roomcast_reactions_total",
         "counter",
         "Reactions accepted on this node.",
         get(&m.reactions).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_moderation_actions_total",
         "counter",
         "Moderation actions taken on this node.",
         get(&m.moderation_actions).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_store_queue",
         "gauge",
         "Writes waiting for the database.",
         extra.store_queue.to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_store_dropped_total",
         "counter",
         "Writes refused because the store queue was full.",
         extra.store_dropped.to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_store_writes_total",
         "counter",
         "Database write batches that succeeded.",
         get(&m.store_writes).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_store_write_failures_total",
         "counter",
         "Database write batches that failed (and were retried).",
         get(&m.store_write_failures).to_string(),
     );
-    metric(
+    sample(
+        &mut out,
         "roomcast_store_last_write_seconds",
         "gauge",
         "Duration of the last database write batch.",
         secs(get(&m.store_last_write_us)),
     );
     if let Some(r) = &extra.redis {
-        metric(
+        sample(
+            &mut out,
             "roomcast_redis_up",
             "gauge",
             "1 while the Redis subscription connection is up.",
             u64::from(r.up).to_string(),
         );
-        metric(
+        sample(
+            &mut out,
             "roomcast_redis_published_total",
             "counter",
             "Cluster events published.",
             r.published.to_string(),
         );
-        metric(
+        sample(
+            &mut out,
             "roomcast_redis_received_total",
             "counter",
             "Cluster messages received.",
             r.received.to_string(),
         );
-        metric(
+        sample(
+            &mut out,
             "roomcast_redis_dropped_total",
             "counter",
             "Redis writes dropped while Redis was unreachable.",
             r.dropped.to_string(),
         );
-        metric(
+        sample(
+            &mut out,
             "roomcast_redis_reconnects_total",
             "counter",
             "Times the Redis subscription reconnected.",
             r.reconnects.to_string(),
         );
-        metric(
+        sample(
+            &mut out,
             "roomcast_redis_publish_seconds",
             "gauge",
             "Duration of the last publish pipeline.",
@@ -295,6 +305,14 @@ pub fn render(extra: &Extra) -> String {
     );
     let _ = writeln!(out, "roomcast_http_request_duration_seconds_count {total}");
     out
+}
+
+/// One metric with its HELP and TYPE lines.
+fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: String) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 fn secs(us: u64) -> String {
