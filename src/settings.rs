@@ -65,6 +65,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub shutdown_timeout_s: u64,
     pub drain_s: u64,
+    pub tcp_nodelay: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

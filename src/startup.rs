@@ -176,6 +176,7 @@ impl Application {
                 .configure(routes::configure)
         })
         .shutdown_timeout(settings.server.shutdown_timeout_s)
+        .tcp_nodelay(settings.server.tcp_nodelay)
         // We handle SIGTERM/SIGINT ourselves, to drain (see `run_until_stopped`).
         .disable_signals();
         if settings.server.workers > 0 {
