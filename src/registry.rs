@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use actix::prelude::*;
-use actix::{Arbiter, ArbiterHandle};
 
 use crate::bridge::ClusterRooms;
 use crate::protocol::{ErrorCode, Refusal};
@@ -32,17 +31,13 @@ impl Registry {
         }
     }
 
-    /// The room's actor, started if needed on `arbiter`: the thread of the
-    /// connection (or request) that first needed it. A room's fan-out then wakes
-    /// its same-thread members' tasks locally instead of across threads.
-    fn room(&mut self, id: &str, arbiter: &ArbiterHandle, ctx: &mut Context<Self>) -> Addr<Room> {
+    fn room(&mut self, id: &str, ctx: &mut Context<Self>) -> Addr<Room> {
         if let Some(addr) = self.rooms.get(id)
             && addr.connected()
         {
             return addr.clone();
         }
-        let room = Room::new(id.to_owned(), self.cfg.clone(), ctx.address());
-        let addr = Room::start_in_arbiter(arbiter, move |_| room);
+        let addr = Room::new(id.to_owned(), self.cfg.clone(), ctx.address()).start();
         tracing::debug!(room = id, "room started");
         self.rooms.insert(id.to_owned(), addr.clone());
         addr
@@ -66,14 +61,12 @@ pub struct JoinRoom {
     pub room: String,
     pub conn: Conn,
     pub reference: Option<String>,
-    /// The joining session's thread (where the room starts, if it must).
-    pub arbiter: ArbiterHandle,
 }
 
 impl Handler<JoinRoom> for Registry {
     type Result = MessageResult<JoinRoom>;
     fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) -> Self::Result {
-        let addr = self.room(&msg.room, &msg.arbiter, ctx);
+        let addr = self.room(&msg.room, ctx);
         addr.do_send(room::Join {
             conn: msg.conn,
             reference: msg.reference,
@@ -89,25 +82,12 @@ impl Handler<JoinRoom> for Registry {
 pub struct RoomCommand {
     pub room: String,
     pub kind: CommandKind,
-    /// The caller's thread (where the room starts, if it must).
-    pub arbiter: ArbiterHandle,
-}
-
-impl RoomCommand {
-    /// A command from the current thread.
-    pub fn new(room: String, kind: CommandKind) -> Self {
-        RoomCommand {
-            room,
-            kind,
-            arbiter: Arbiter::current(),
-        }
-    }
 }
 
 impl Handler<RoomCommand> for Registry {
     type Result = ResponseFuture<Result<CommandOutcome, Refusal>>;
     fn handle(&mut self, msg: RoomCommand, ctx: &mut Context<Self>) -> Self::Result {
-        let addr = self.room(&msg.room, &msg.arbiter, ctx);
+        let addr = self.room(&msg.room, ctx);
         // `send` queues the command now, ahead of any TryStop this registry sends later.
         let reply = addr.send(Command { kind: msg.kind });
         Box::pin(async move {

@@ -358,7 +358,6 @@ impl Session {
             room: room.clone(),
             conn: self.conn(ctx),
             reference,
-            arbiter: actix::Arbiter::current(),
         });
         // Hold further frames until the room is known, so they reach it after the join.
         ctx.wait(request.into_actor(self).map(move |res, act, ctx| match res {
@@ -464,13 +463,13 @@ impl Session {
             );
             return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
         }
-        let request = self.shared.registry.send(RoomCommand::new(
-            room.clone(),
-            CommandKind::Moderate {
+        let request = self.shared.registry.send(RoomCommand {
+            room: room.clone(),
+            kind: CommandKind::Moderate {
                 by: self.user.id.clone(),
                 action,
             },
-        ));
+        });
         ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
             let frame = match res {
                 Ok(Ok(CommandOutcome::Done { id })) => protocol::encode(&ServerFrame::Ack {

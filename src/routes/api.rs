@@ -125,7 +125,7 @@ pub async fn command(
 ) -> Result<CommandOutcome, ApiError> {
     let outcome = state
         .registry
-        .send(RoomCommand::new(room, kind))
+        .send(RoomCommand { room, kind })
         .await
         .map_err(|e| anyhow::anyhow!("registry unreachable: {e}"))??;
     Ok(outcome)
