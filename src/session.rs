@@ -19,10 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_codec::Encoder as _;
+use actix_http::ws::{Codec, Message as WsMessage};
+use actix_web::web::BytesMut;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::future::Future as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Identity;
@@ -36,8 +40,6 @@ use crate::room::{self, CloseCause, CommandKind, CommandOutcome, Conn, ConnId, D
 use crate::settings::Limits;
 use crate::store::{LoadHistory, Store};
 
-/// How long a closing connection may take to flush what it still has to send.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Longest interval between server pings (and the `heartbeat_ms` of `welcome`).
 const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
 
@@ -94,6 +96,12 @@ pub struct Session {
 }
 
 /// Upgrade an authenticated request to a WebSocket served by a new [`Session`].
+///
+/// `actix-ws` does the handshake and decodes what the client sends. What we
+/// send does not go through `actix_ws::Session` (an awaited send per frame into
+/// a second, fixed 32-slot channel, drained by a task per connection): the
+/// response body is [`Outbound`], which drains this session's bounded queue
+/// directly and encodes every frame waiting in it into one buffer per poll.
 pub fn start(
     req: &HttpRequest,
     body: web::Payload,
@@ -101,6 +109,7 @@ pub fn start(
     shared: Arc<SessionShared>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, ws, stream) = actix_ws::handle(req, body)?;
+    drop(ws);
     let max = shared.limits.max_frame_bytes;
     let stream = stream
         .max_frame_size(max)
@@ -109,7 +118,18 @@ pub fn start(
     let (outbox, frames) = mpsc::channel(shared.limits.outbound_queue);
     let (control, control_rx) = mpsc::channel(8);
     let (closer, closing) = oneshot::channel();
-    actix_web::rt::spawn(write_loop(ws, frames, control_rx, closing));
+    // actix-ws's own body is kept (never polled): dropping it would end the
+    // inbound stream, which watches it to learn that the connection closed.
+    let (head, inbound_guard) = response.into_parts();
+    let outbound = Outbound {
+        frames,
+        control: control_rx,
+        closing,
+        codec: Codec::new(),
+        buf: BytesMut::new(),
+        state: OutState::Open,
+        _inbound_guard: inbound_guard,
+    };
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("session", session = id, user = %user.id);
     Session::create(move |ctx| {
@@ -128,58 +148,113 @@ pub fn start(
             span,
         }
     });
-    Ok(response)
+    Ok(head
+        .set_body(actix_web::body::BodyStream::new(outbound))
+        .map_into_boxed_body())
 }
 
-/// Drain the outbound queue into the socket until told to close or the peer goes.
-async fn write_loop(
-    mut ws: actix_ws::Session,
-    mut frames: mpsc::Receiver<Frame>,
-    mut control: mpsc::Receiver<Control>,
-    mut closing: oneshot::Receiver<Closing>,
-) {
-    enum Next {
-        Frame(Frame),
-        Control(Control),
-        Close(Option<Closing>),
+/// Most bytes encoded per poll of the body, so one busy connection yields to others.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// Where an [`Outbound`] body is in its life.
+enum OutState {
+    Open,
+    /// Closing: send what is queued (if `drain`), then the close frame.
+    Closing {
+        reason: Option<CloseReason>,
+        drain: bool,
+    },
+    Done,
+}
+
+/// The WebSocket's response body: the session's outbound queue, encoded.
+struct Outbound {
+    frames: mpsc::Receiver<Frame>,
+    control: mpsc::Receiver<Control>,
+    closing: oneshot::Receiver<Closing>,
+    codec: Codec,
+    buf: BytesMut,
+    state: OutState,
+    _inbound_guard: actix_web::body::BoxBody,
+}
+
+impl Outbound {
+    fn encode(&mut self, msg: WsMessage) {
+        // Encoding a text, ping, pong or close frame into a buffer cannot fail.
+        let _ = self.codec.encode(msg, &mut self.buf);
     }
-    let closing = loop {
-        let next = tokio::select! {
-            biased;
-            c = &mut closing => Next::Close(c.ok()),
-            Some(c) = control.recv() => Next::Control(c),
-            f = frames.recv() => f.map_or(Next::Close(None), Next::Frame),
-        };
-        let sent = match next {
-            Next::Close(c) => break c,
-            Next::Control(Control::Ping) => ws.ping(b"").await,
-            Next::Control(Control::Pong(bytes)) => ws.pong(&bytes).await,
-            // A write waits while the client is not reading; a close may cut in.
-            Next::Frame(frame) => tokio::select! {
-                biased;
-                c = &mut closing => break c.ok(),
-                r = ws.text(frame) => r,
-            },
-        };
-        if sent.is_err() {
-            return; // the connection is gone
+}
+
+impl futures_util::Stream for Outbound {
+    type Item = Result<actix_web::web::Bytes, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let OutState::Open = this.state
+            && let Poll::Ready(closing) = std::pin::Pin::new(&mut this.closing).poll(cx)
+        {
+            // The session ended (without a reason if it was simply dropped).
+            this.state = match closing {
+                Ok(Closing { reason, drain }) => OutState::Closing { reason, drain },
+                Err(_) => OutState::Closing {
+                    reason: None,
+                    drain: true,
+                },
+            };
         }
-    };
-    let (reason, drain) = match closing {
-        Some(Closing { reason, drain }) => (reason, drain),
-        None => (None, true),
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async move {
-        if drain {
-            while let Ok(frame) = frames.try_recv() {
-                if ws.text(frame).await.is_err() {
-                    return;
+        while let Poll::Ready(Some(c)) = this.control.poll_recv(cx) {
+            match c {
+                Control::Ping => this.encode(WsMessage::Ping(actix_web::web::Bytes::new())),
+                Control::Pong(b) => this.encode(WsMessage::Pong(b)),
+            }
+        }
+        match std::mem::replace(&mut this.state, OutState::Done) {
+            OutState::Open => {
+                this.state = OutState::Open;
+                while this.buf.len() < MAX_CHUNK {
+                    match this.frames.poll_recv(cx) {
+                        Poll::Ready(Some(frame)) => this.encode(WsMessage::Text(frame)),
+                        // Every sender is gone: nothing more will come.
+                        Poll::Ready(None) => {
+                            this.state = OutState::Closing {
+                                reason: None,
+                                drain: false,
+                            };
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            OutState::Closing { reason, drain } => {
+                if drain {
+                    while let Ok(frame) = this.frames.try_recv() {
+                        this.encode(WsMessage::Text(frame));
+                    }
+                }
+                this.encode(WsMessage::Close(reason));
+                // Done: the stream ends once this last chunk is out.
+            }
+            OutState::Done => {
+                if this.buf.is_empty() {
+                    return Poll::Ready(None);
                 }
             }
         }
-        let _ = ws.close(reason).await;
-    })
-    .await;
+        if let OutState::Closing { .. } = this.state {
+            // Close right away in this same poll.
+            cx.waker().wake_by_ref();
+        }
+        if this.buf.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(Some(Ok(this.buf.split().freeze())))
+        }
+    }
 }
 
 impl Session {
