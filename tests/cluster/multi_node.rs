@@ -119,6 +119,7 @@ async fn a_ban_on_one_node_removes_the_user_on_the_others_within_a_second() {
         assert_eq!(left["reason"], "banned");
     }
     let took = sent.elapsed();
+    eprintln!("measured: a ban reached both other nodes' connections in {took:?}");
     assert!(
         took < Duration::from_secs(1),
         "ban took {took:?} to reach the other nodes"
@@ -229,6 +230,12 @@ async fn a_killed_node_drops_out_of_the_count_within_the_ttl() {
         .await;
     let killed = Instant::now();
     process.kill();
+    let report = |what: &str| {
+        eprintln!(
+            "measured: {what} {:?} after SIGKILL (TTL 2 s)",
+            killed.elapsed()
+        )
+    };
     // The TTL is 2 s here: the count must fall back to 1 within it (plus coalescing).
     let deadline = Duration::from_secs(2 + 3);
     loop {
@@ -236,6 +243,7 @@ async fn a_killed_node_drops_out_of_the_count_within_the_ttl() {
             .await
             .expect("the killed node's viewers never left the count");
         if f["type"] == "viewers" && f["count"] == 1 {
+            report("the killed node's viewers left the count");
             break;
         }
     }
