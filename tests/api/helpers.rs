@@ -313,6 +313,17 @@ impl Client {
         }
     }
 
+    /// The next text frame as JSON, or None when the connection closed (no panic).
+    pub async fn next_or_close(&mut self) -> Option<Value> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(t)) => return serde_json::from_str(&t).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// Skip frames until one matches; fails after [`WAIT`].
     pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -8,4 +8,5 @@ mod helpers;
 mod drain;
 mod multi_node;
 mod redis_faults;
+mod rolling;
 mod store_outage;
