@@ -265,11 +265,13 @@ impl Room {
     }
 
     /// Publish an event of this node's to the other nodes.
-    fn publish_cluster(&self, event: ClusterEvent) {
+    /// The event is only built when there is a cluster to send it to: a single
+    /// node pays nothing for it on the message path.
+    fn publish_cluster(&self, event: impl FnOnce() -> ClusterEvent) {
         if let Some(bridge) = &self.cfg.bridge {
             bridge.do_send(bridge::Publish {
                 room: self.id.clone(),
-                event,
+                event: event(),
             });
         }
     }
@@ -580,7 +582,7 @@ impl Room {
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);
         self.push_recent(msg.clone());
-        self.publish_cluster(ClusterEvent::Message {
+        self.publish_cluster(|| ClusterEvent::Message {
             msg: (*msg).clone(),
         });
         msg
@@ -593,15 +595,16 @@ impl Room {
         if !local_any && self.remote_reactions.iter().all(|&n| n == 0) {
             return;
         }
-        if local_any && self.cfg.bridge.is_some() {
-            let counts = self
-                .reactions
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| (self.cfg.emojis[i].clone(), *n))
-                .collect();
-            self.publish_cluster(ClusterEvent::Reactions { counts });
+        if local_any {
+            self.publish_cluster(|| ClusterEvent::Reactions {
+                counts: self
+                    .reactions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (self.cfg.emojis[i].clone(), *n))
+                    .collect(),
+            });
         }
         let mut counts = serde_json::Map::new();
         for (i, (mine, theirs)) in self
@@ -628,7 +631,7 @@ impl Room {
     /// (the message id for a delete, else the action's id in the moderation log).
     fn moderate(&mut self, by: &str, action: ModAction) -> Result<String, Refusal> {
         metrics::inc(&METRICS.moderation_actions);
-        self.publish_cluster(ClusterEvent::Moderation {
+        self.publish_cluster(|| ClusterEvent::Moderation {
             by: by.to_owned(),
             action: action.clone(),
         });
@@ -1129,7 +1132,7 @@ impl Handler<Command> for Room {
                     data: &data,
                 });
                 self.broadcast(&frame);
-                self.publish_cluster(ClusterEvent::Event { name, data });
+                self.publish_cluster(|| ClusterEvent::Event { name, data });
                 CommandOutcome::Done { id: self.next_id() }
             }),
         };
