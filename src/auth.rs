@@ -10,10 +10,9 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{MAX_USER_CHARS, valid_room_id, valid_user_id};
+pub use crate::protocol::MAX_NAME_CHARS;
+use crate::protocol::{MAX_USER_CHARS, RoomId, UserId};
 
-/// Longest display name.
-pub const MAX_NAME_CHARS: usize = 32;
 /// Most badges echoed on a message, and the longest badge.
 pub const MAX_BADGES: usize = 8;
 pub const MAX_BADGE_CHARS: usize = 24;
@@ -149,7 +148,7 @@ impl Authenticator {
 
 /// Turn verified claims into an identity, refusing what the contract forbids.
 pub fn identity_from_claims(claims: Claims) -> Result<Identity, AuthError> {
-    if !valid_user_id(&claims.sub) {
+    if !UserId::is_valid(&claims.sub) {
         return Err(AuthError::BadClaim {
             claim: "sub",
             why: format!("must be 1-{MAX_USER_CHARS} characters"),
@@ -172,7 +171,7 @@ pub fn identity_from_claims(claims: Claims) -> Result<Identity, AuthError> {
     if let Some(bad) = claims
         .moderates
         .iter()
-        .find(|r| r.as_str() != "*" && !valid_room_id(r))
+        .find(|r| r.as_str() != "*" && !RoomId::is_valid(r))
     {
         return Err(AuthError::BadClaim {
             claim: "mod",

@@ -1,20 +1,28 @@
 //! roomcast: a real-time chat and presence server for live-stream rooms.
 //!
 //! # Layout
-//! - [`protocol`]: the wire format: every frame as serde types, and the pure
-//!   checks on client input. Where a frame is parsed.
+//! Arrows point one way: routes → session → registry → room → {bridge, store}
+//! → protocol, auth, settings, metrics (`tests/architecture.rs` keeps it so).
+//! A message between actors is defined by the module that handles it; one that
+//! flows back up is handed in as a `Recipient`.
+//!
+//! - [`protocol`]: the wire format. `client` (where a frame is parsed),
+//!   `server` (where a frame is serialised), `refusal`, `ids`, `rules`.
 //! - [`auth`]: JWT identity, anonymous viewers, the moderator check.
-//! - [`session`]: the `Session` actor, one per WebSocket: heartbeat, outbound
-//!   queue, frame dispatch.
-//! - [`room`]: the `Room` actor, one per live room: members, viewer count,
-//!   recent messages, reactions, rate limits, slow mode, timeouts, bans. Where
-//!   a room decides.
-//! - [`registry`]: room id → `Room` address; starts and stops rooms.
-//! - [`bridge`]: the `RedisBridge` actor: room traffic and presence across
-//!   the nodes of a cluster; [`bridge::keys`] names every Redis key.
-//! - [`store`]: the `Store` actor: batched SeaORM writes and reads. Where a row
-//!   is written.
-//! - [`routes`]: HTTP: the `/ws` upgrade, the server API, health.
+//! - [`session`]: the `Session` actor, one per WebSocket: heartbeat, dispatch;
+//!   `outbound` (the socket writer), `close` (close codes and reasons).
+//! - [`registry`]: room id → `Room` address; starts and stops rooms, forwards
+//!   typed requests to them (`ForRoom`).
+//! - [`room`]: the `Room` actor, one per live room. Where a room decides:
+//!   `members` (fan-out), `moderation` (the rules), `reactions`, `presence`,
+//!   `recent`, `analytics`, and `msg` (every message a room handles).
+//! - [`bridge`]: the `RedisBridge` actor: room traffic and presence across the
+//!   nodes of a cluster; `event` (the node-to-node format), `keys` (every Redis
+//!   name), `presence` (cluster reads), `redis_io` (its two connections).
+//! - [`store`]: the `Store` actor. Where a row is written: `write`, `queue`,
+//!   `read`, `rows`, `db`.
+//! - [`routes`]: HTTP: `ws` (the upgrade), `api/` (the server API, one file per
+//!   resource), `extract` (callers and paths), `error` (the error body), `health`.
 //! - [`metrics`]: counters and gauges for `/metrics`.
 //! - [`settings`]: configuration layering; [`telemetry`]: logging;
 //!   [`startup`]: wiring it all into an [`startup::Application`].

@@ -2,21 +2,22 @@
 //! first use and stops it once it has been idle for its grace time.
 //!
 //! Everything that needs a room by name goes through here, so a room is never
-//! stopped while a join for it is on its way: the registry forwards the join
-//! itself, and stops a room only after the room confirms (in mailbox order)
-//! that it is still empty. The registry must not look inside rooms; it only
-//! routes.
+//! stopped while a request for it is on its way: the registry forwards each
+//! request itself ([`ForRoom`], [`JoinRoom`]), and stops a room only after the
+//! room confirms (in mailbox order) that it is still empty. The registry must
+//! not look inside rooms; it only routes, and ranks rooms by viewers.
 
 use std::collections::HashMap;
 
+use actix::dev::ToEnvelope;
 use actix::prelude::*;
 
 use crate::bridge::ClusterRooms;
-use crate::protocol::{ErrorCode, Refusal};
-use crate::room::{self, Command, CommandKind, CommandOutcome, Conn, Room, RoomConfig, TryStop};
+use crate::protocol::RoomId;
+use crate::room::{self, Conn, Room, RoomConfig, RoomHooks, RoomIdle, RoomViewers, TryStop};
 
 pub struct Registry {
-    rooms: HashMap<String, Addr<Room>>,
+    rooms: HashMap<RoomId, Addr<Room>>,
     /// Viewer counts as rooms last reported them (coalesced like `viewers` frames).
     viewers: HashMap<String, u64>,
     cfg: RoomConfig,
@@ -31,15 +32,19 @@ impl Registry {
         }
     }
 
-    fn room(&mut self, id: &str, ctx: &mut Context<Self>) -> Addr<Room> {
+    fn room(&mut self, id: &RoomId, ctx: &mut Context<Self>) -> Addr<Room> {
         if let Some(addr) = self.rooms.get(id)
             && addr.connected()
         {
             return addr.clone();
         }
-        let addr = Room::new(id.to_owned(), self.cfg.clone(), ctx.address()).start();
-        tracing::debug!(room = id, "room started");
-        self.rooms.insert(id.to_owned(), addr.clone());
+        let hooks = RoomHooks {
+            idle: ctx.address().recipient(),
+            viewers: ctx.address().recipient(),
+        };
+        let addr = Room::new(id.clone(), self.cfg.clone(), hooks).start();
+        tracing::debug!(room = %id, "room started");
+        self.rooms.insert(id.clone(), addr.clone());
         addr
     }
 }
@@ -52,13 +57,51 @@ impl Actor for Registry {
     }
 }
 
+/// The room could not answer (it stopped while the request was on its way).
+#[derive(Debug, thiserror::Error)]
+#[error("room {0} is unavailable")]
+pub struct RoomUnavailable(pub RoomId);
+
+/// Any request for a room by name, from the server API or a moderator frame:
+/// the room is started if it is not live (it loads its state from the store),
+/// and answers with the request's own result type.
+pub struct ForRoom<M> {
+    pub room: RoomId,
+    pub msg: M,
+}
+
+impl<M> Message for ForRoom<M>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    type Result = Result<M::Result, RoomUnavailable>;
+}
+
+impl<M> Handler<ForRoom<M>> for Registry
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+    Room: Handler<M>,
+    <Room as Actor>::Context: ToEnvelope<Room, M>,
+{
+    type Result = ResponseFuture<Result<M::Result, RoomUnavailable>>;
+    fn handle(&mut self, req: ForRoom<M>, ctx: &mut Context<Self>) -> Self::Result {
+        let addr = self.room(&req.room, ctx);
+        // `send` queues the request now, ahead of any TryStop this registry sends later.
+        let reply = addr.send(req.msg);
+        let room = req.room;
+        Box::pin(async move { reply.await.map_err(|_| RoomUnavailable(room)) })
+    }
+}
+
 /// A connection asks to join `room`. The registry forwards the join to the room
 /// (starting it if needed) and answers with the room's address, which the
 /// session uses for everything else it sends to that room.
 #[derive(Message)]
 #[rtype(result = "Addr<Room>")]
 pub struct JoinRoom {
-    pub room: String,
+    pub room: RoomId,
     pub conn: Conn,
     pub reference: Option<String>,
 }
@@ -75,46 +118,14 @@ impl Handler<JoinRoom> for Registry {
     }
 }
 
-/// A request for a room by name, from the server API or a moderator frame.
-/// The room is started if it is not live (it loads its state from the store).
-#[derive(Message)]
-#[rtype(result = "Result<CommandOutcome, Refusal>")]
-pub struct RoomCommand {
-    pub room: String,
-    pub kind: CommandKind,
-}
-
-impl Handler<RoomCommand> for Registry {
-    type Result = ResponseFuture<Result<CommandOutcome, Refusal>>;
-    fn handle(&mut self, msg: RoomCommand, ctx: &mut Context<Self>) -> Self::Result {
-        let addr = self.room(&msg.room, ctx);
-        // `send` queues the command now, ahead of any TryStop this registry sends later.
-        let reply = addr.send(Command { kind: msg.kind });
-        Box::pin(async move {
-            reply
-                .await
-                .unwrap_or_else(|_| Err(Refusal::new(ErrorCode::Internal, "room is unavailable")))
-        })
-    }
-}
-
-/// A room has been empty for its grace time and offers to stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomIdle {
-    pub room: String,
-    /// Which room actor (a newer one may have replaced it under the same id).
-    pub addr: Addr<Room>,
-}
-
 impl Handler<RoomIdle> for Registry {
     type Result = ();
     fn handle(&mut self, msg: RoomIdle, ctx: &mut Context<Self>) {
         if self.rooms.get(&msg.room) != Some(&msg.addr) {
             return;
         }
-        // Wait for the answer before handling anything else, so no join for this
-        // room can be forwarded to it while it decides.
+        // Wait for the answer before handling anything else, so no request for
+        // this room can be forwarded to it while it decides.
         ctx.wait(
             msg.addr
                 .send(TryStop)
@@ -126,6 +137,17 @@ impl Handler<RoomIdle> for Registry {
                     }
                 }),
         );
+    }
+}
+
+impl Handler<RoomViewers> for Registry {
+    type Result = ();
+    fn handle(&mut self, msg: RoomViewers, _: &mut Context<Self>) {
+        if msg.count == 0 {
+            self.viewers.remove(msg.room.as_str());
+        } else {
+            self.viewers.insert(msg.room.into_string(), msg.count);
+        }
     }
 }
 
@@ -141,25 +163,6 @@ impl Handler<CountRooms> for Registry {
     }
 }
 
-/// A room's viewer count changed (sent at most once per viewers interval).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomViewers {
-    pub room: String,
-    pub count: u64,
-}
-
-impl Handler<RoomViewers> for Registry {
-    type Result = ();
-    fn handle(&mut self, msg: RoomViewers, _: &mut Context<Self>) {
-        if msg.count == 0 {
-            self.viewers.remove(&msg.room);
-        } else {
-            self.viewers.insert(msg.room, msg.count);
-        }
-    }
-}
-
 /// Live rooms (at least one viewer), most viewers first, at most `limit`.
 #[derive(Message)]
 #[rtype(result = "Vec<(String, u64)>")]
@@ -170,19 +173,18 @@ pub struct ListRooms {
 impl Handler<ListRooms> for Registry {
     type Result = ResponseFuture<Vec<(String, u64)>>;
     fn handle(&mut self, msg: ListRooms, _: &mut Context<Self>) -> Self::Result {
-        let local = top_rooms(
-            self.viewers.iter().map(|(r, n)| (r.clone(), *n)).collect(),
-            msg.limit,
-        );
-        let Some(bridge) = self.cfg.bridge.clone() else {
-            return Box::pin(async move { local });
-        };
-        // In a cluster the counts live in Redis; our own view is the fallback.
+        let local = self.viewers.clone();
+        let bridge = self.cfg.bridge.clone();
         Box::pin(async move {
-            match bridge.send(ClusterRooms { limit: msg.limit }).await {
-                Ok(Some(rooms)) => rooms,
-                _ => local,
-            }
+            // In a cluster the counts live in Redis; our own view is the fallback.
+            let counts = match bridge {
+                Some(bridge) => match bridge.send(ClusterRooms).await {
+                    Ok(Some(sums)) => sums,
+                    _ => local,
+                },
+                None => local,
+            };
+            top_rooms(counts.into_iter().collect(), msg.limit)
         })
     }
 }
@@ -199,4 +201,30 @@ pub fn top_rooms(mut rooms: Vec<(String, u64)>, limit: usize) -> Vec<(String, u6
     }
     rooms.sort_by(by_viewers);
     rooms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_rooms_are_by_viewers_then_name_without_empty_ones() {
+        let rooms = vec![
+            ("b".to_owned(), 5),
+            ("a".to_owned(), 5),
+            ("c".to_owned(), 9),
+            ("d".to_owned(), 0),
+            ("e".to_owned(), 1),
+        ];
+        let top = top_rooms(rooms.clone(), 3);
+        assert_eq!(
+            top,
+            [
+                ("c".to_owned(), 9),
+                ("a".to_owned(), 5),
+                ("b".to_owned(), 5)
+            ]
+        );
+        assert_eq!(top_rooms(rooms, 10).len(), 4);
+    }
 }

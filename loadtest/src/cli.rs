@@ -55,6 +55,10 @@ pub struct Global {
     #[arg(long, default_value_t = 1, global = true)]
     pub procs: usize,
 
+    /// Tokio worker threads per process (default: the CPUs this process may run on).
+    #[arg(long, value_name = "N", global = true)]
+    pub threads: Option<usize>,
+
     /// Bind client sockets to 127.0.0.1 ..= 127.0.0.K round-robin (default: 1
     /// below 20000 connections in all, else enough addresses).
     #[arg(long, value_name = "K", global = true)]

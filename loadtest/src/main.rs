@@ -1,7 +1,7 @@
 //! `roomcast-loadtest`: load tests for a roomcast server running on this
 //! machine. This file owns the run as a whole: argument checks (loopback URLs
-//! only, the open-file budget), the Tokio runtime, `--max-runtime`, one
-//! process or `--procs` children, and the exit code (0 pass, 1 fail, 2 refused
+//! only, the open-file budget), the Tokio runtime (`--threads`), `--max-runtime`,
+//! one process or `--procs` children, and the exit code (0 pass, 1 fail, 2 refused
 //! arguments).
 
 mod cli;
@@ -78,6 +78,9 @@ fn prepare(cli: &Cli) -> Result<Prepared, String> {
     if procs == 0 {
         return Err("--procs must be at least 1".to_owned());
     }
+    if g.threads == Some(0) {
+        return Err("--threads must be at least 1".to_owned());
+    }
     if g.max_runtime == 0 {
         return Err("--max-runtime must be at least 1 second".to_owned());
     }
@@ -123,10 +126,12 @@ fn prepare(cli: &Cli) -> Result<Prepared, String> {
 }
 
 fn execute(cli: &Cli, p: Prepared) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One worker thread per CPU this process may use, unless --threads says otherwise.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.global.threads {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("roomcast-loadtest: cannot start the async runtime: {e}");

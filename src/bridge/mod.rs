@@ -14,53 +14,29 @@
 //!
 //! The bridge routes and counts; it must not decide anything about a room.
 
+pub mod event;
 pub mod keys;
+pub mod presence;
+mod redis_io;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use bb8_redis::RedisConnectionManager;
-use futures_util::StreamExt;
 use redis::aio::PubSubSink;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+pub use event::{ClusterEvent, Envelope};
 pub use keys::Keys;
 
-use crate::protocol::{ChatMessage, ModAction, now_ms};
-use crate::room::{Remote, Room};
+use crate::protocol::{RoomId, now_ms};
+use redis_io::Outgoing;
 
 /// How long one Redis operation may take before it counts as failed.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most commands sent to Redis in one pipeline.
-const MAX_PIPELINE: usize = 512;
-
-/// A room event as it travels between nodes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClusterEvent {
-    /// An accepted chat message (the origin node stored it).
-    Message { msg: ChatMessage },
-    /// A moderator action (the origin node stored and logged it).
-    Moderation { by: String, action: ModAction },
-    /// A platform event.
-    Event { name: String, data: Box<RawValue> },
-    /// The origin node's reaction counts for one window.
-    Reactions { counts: Vec<(String, u64)> },
-    /// The origin node's connection count in the room (also sent as a heartbeat).
-    Presence { count: u64 },
-}
-
-/// What goes on a room channel: the origin node and the event.
-#[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    node: String,
-    event: ClusterEvent,
-}
 
 /// What `/readyz` and `/metrics` show of the bridge.
 #[derive(Debug, Default)]
@@ -76,10 +52,11 @@ pub struct BridgeStatus {
     pub last_publish_us: AtomicU64,
 }
 
-/// Writes for the ordered writer task.
-enum Outgoing {
-    Publish { channel: String, payload: Vec<u8> },
-    Pipeline(redis::Pipeline),
+/// A room live on this node, as the bridge reaches it.
+struct LiveRoom {
+    instance: u64,
+    events: Recipient<RemoteEvent>,
+    resync: Recipient<Resync>,
 }
 
 pub struct RedisBridge {
@@ -91,7 +68,8 @@ pub struct RedisBridge {
     writer: mpsc::UnboundedSender<Outgoing>,
     writer_rx: Option<mpsc::UnboundedReceiver<Outgoing>>,
     sink: Option<PubSubSink>,
-    rooms: HashMap<String, Addr<Room>>,
+    /// The rooms live on this node, by id: which room actor, and where its events go.
+    rooms: HashMap<RoomId, LiveRoom>,
     /// This node's connection count per room, as advertised.
     counts: HashMap<String, u64>,
     status: Arc<BridgeStatus>,
@@ -132,7 +110,7 @@ impl RedisBridge {
             node: self.node.clone(),
             event,
         };
-        match serde_json::to_vec(&envelope) {
+        match envelope.encode() {
             Ok(payload) => {
                 let _ = self.writer.send(Outgoing::Publish {
                     channel: self.keys.room_channel(room),
@@ -181,42 +159,6 @@ impl RedisBridge {
             });
         }
     }
-
-    /// The live nodes other than this one, and their counts in `room`.
-    async fn remote_counts(
-        pool: bb8::Pool<RedisConnectionManager>,
-        keys: Keys,
-        me: String,
-        ttl: Duration,
-        room: String,
-    ) -> anyhow::Result<HashMap<String, u64>> {
-        let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
-        let since = now_ms() - ttl.as_millis() as i64;
-        let nodes: Vec<String> = tokio::time::timeout(
-            REDIS_TIMEOUT,
-            redis::cmd("ZRANGEBYSCORE")
-                .arg(keys.nodes())
-                .arg(since)
-                .arg("+inf")
-                .query_async(&mut *conn),
-        )
-        .await??;
-        let nodes: Vec<String> = nodes.into_iter().filter(|n| *n != me).collect();
-        if nodes.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let mut pipe = redis::pipe();
-        for n in &nodes {
-            pipe.hget(keys.node_rooms(n), &room);
-        }
-        let counts: Vec<Option<u64>> =
-            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut *conn)).await??;
-        Ok(nodes
-            .into_iter()
-            .zip(counts)
-            .filter_map(|(n, c)| c.filter(|c| *c > 0).map(|c| (n, c)))
-            .collect())
-    }
 }
 
 impl Actor for RedisBridge {
@@ -225,9 +167,13 @@ impl Actor for RedisBridge {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
         if let Some(rx) = self.writer_rx.take() {
-            actix_web::rt::spawn(write_loop(self.client.clone(), rx, self.status.clone()));
+            actix_web::rt::spawn(redis_io::write_loop(
+                self.client.clone(),
+                rx,
+                self.status.clone(),
+            ));
         }
-        actix_web::rt::spawn(subscribe_loop(
+        actix_web::rt::spawn(redis_io::subscribe_loop(
             self.client.clone(),
             ctx.address(),
             self.status.clone(),
@@ -237,126 +183,6 @@ impl Actor for RedisBridge {
     }
 }
 
-/// Send everything this node writes to Redis, in order, on one connection.
-/// Consecutive publishes go out as one pipeline. While Redis is unreachable,
-/// writes are dropped (and counted): presence is rewritten whole by the next
-/// heartbeat, and cluster events are fire-and-forget by nature.
-async fn write_loop(
-    client: redis::Client,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    status: Arc<BridgeStatus>,
-) {
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-    let mut retry_at = Instant::now();
-    let mut failures = 0u32;
-    let mut batch: Vec<Outgoing> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_PIPELINE {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        if conn.is_none() && Instant::now() >= retry_at {
-            match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
-                .await
-            {
-                Ok(Ok(c)) => {
-                    conn = Some(c);
-                    failures = 0;
-                }
-                _ => {
-                    failures += 1;
-                    retry_at = Instant::now() + backoff(failures);
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else {
-            status
-                .dropped
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            batch.clear();
-            continue;
-        };
-        let started = Instant::now();
-        let mut publishes = redis::pipe();
-        let mut n_publish = 0u64;
-        let mut ok = true;
-        for item in batch.drain(..) {
-            match item {
-                Outgoing::Publish { channel, payload } => {
-                    publishes.publish(channel, payload).ignore();
-                    n_publish += 1;
-                }
-                Outgoing::Pipeline(pipe) => {
-                    if n_publish > 0 {
-                        ok &= run(c, &publishes).await;
-                        publishes = redis::pipe();
-                    }
-                    ok &= run(c, &pipe).await;
-                }
-            }
-        }
-        if n_publish > 0 && ok {
-            ok &= run(c, &publishes).await;
-        }
-        if ok {
-            status.published.fetch_add(n_publish, Ordering::Relaxed);
-            status
-                .last_publish_us
-                .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        } else {
-            status.dropped.fetch_add(n_publish, Ordering::Relaxed);
-            conn = None;
-            failures += 1;
-            retry_at = Instant::now() + backoff(failures);
-        }
-    }
-}
-
-async fn run(conn: &mut redis::aio::MultiplexedConnection, pipe: &redis::Pipeline) -> bool {
-    matches!(
-        tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(conn)).await,
-        Ok(Ok(()))
-    )
-}
-
-/// Keep a subscription connection open; hand each (re)connection's sink to the
-/// actor, which subscribes every live room, and forward what arrives.
-async fn subscribe_loop(
-    client: redis::Client,
-    bridge: Addr<RedisBridge>,
-    status: Arc<BridgeStatus>,
-) {
-    let mut failures = 0u32;
-    while bridge.connected() {
-        if let Ok(Ok(pubsub)) = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await
-        {
-            let (sink, mut stream) = pubsub.split();
-            failures = 0;
-            bridge.do_send(Connected { sink });
-            while let Some(msg) = stream.next().await {
-                status.received.fetch_add(1, Ordering::Relaxed);
-                bridge.do_send(Incoming {
-                    channel: msg.get_channel_name().to_owned(),
-                    payload: msg.get_payload_bytes().to_vec(),
-                });
-            }
-            bridge.do_send(Disconnected);
-        } else if failures == 0 {
-            bridge.do_send(Disconnected);
-        }
-        failures += 1;
-        tokio::time::sleep(backoff(failures)).await;
-    }
-}
-
-/// Reconnect backoff: 100 ms doubling to 2 s.
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis((100u64 << failures.min(5)).min(2_000))
-}
-
 // ---------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------
@@ -364,7 +190,7 @@ fn backoff(failures: u32) -> Duration {
 /// A subscription connection is up; subscribe every live room on it.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Connected {
+pub(crate) struct Connected {
     sink: PubSubSink,
 }
 
@@ -380,14 +206,14 @@ impl Handler<Connected> for RedisBridge {
                 "redis connected; subscribing rooms and republishing presence"
             );
         }
-        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
+        let rooms: Vec<RoomId> = self.rooms.keys().cloned().collect();
         for room in &rooms {
             self.subscribe(room);
         }
         self.heartbeat();
         // Anything missed while away (bans on other nodes) is read back from the database.
-        for addr in self.rooms.values() {
-            addr.do_send(crate::room::Resync);
+        for room in self.rooms.values() {
+            room.resync.do_send(Resync);
         }
     }
 }
@@ -395,7 +221,7 @@ impl Handler<Connected> for RedisBridge {
 /// The subscription connection is gone (or could not be made).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Disconnected;
+pub(crate) struct Disconnected;
 
 impl Handler<Disconnected> for RedisBridge {
     type Result = ();
@@ -414,7 +240,7 @@ impl Handler<Disconnected> for RedisBridge {
 /// A message from a room channel.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Incoming {
+pub(crate) struct Incoming {
     channel: String,
     payload: Vec<u8>,
 }
@@ -425,12 +251,12 @@ impl Handler<Incoming> for RedisBridge {
         let Some(room) = self.keys.room_of_channel(&msg.channel) else {
             return;
         };
-        let Some(addr) = self.rooms.get(room) else {
+        let Some(live) = self.rooms.get(room) else {
             return;
         };
-        match serde_json::from_slice::<Envelope>(&msg.payload) {
+        match Envelope::decode(&msg.payload) {
             Ok(env) if env.node == self.node => {} // our own, already delivered here
-            Ok(env) => addr.do_send(Remote {
+            Ok(env) => live.events.do_send(RemoteEvent {
                 node: env.node,
                 event: env.event,
             }),
@@ -439,30 +265,61 @@ impl Handler<Incoming> for RedisBridge {
     }
 }
 
+/// An event of another node, for a room live here (defined here, handled by
+/// the room, which hands in where it wants them in [`RoomOnline`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteEvent {
+    pub node: String,
+    pub event: ClusterEvent,
+}
+
+/// Read bans, timeouts and slow mode again from the database: after Redis was
+/// away, actions taken on other nodes meanwhile are only there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;
+
 /// A room started on this node: subscribe to its channel and answer with the
 /// counts other nodes have in it (empty if Redis is unreachable).
 #[derive(Message)]
 #[rtype(result = "HashMap<String, u64>")]
 pub struct RoomOnline {
-    pub room: String,
-    pub addr: Addr<Room>,
+    pub room: RoomId,
+    /// Which room actor (a later one may take the same id).
+    pub instance: u64,
+    pub events: Recipient<RemoteEvent>,
+    pub resync: Recipient<Resync>,
 }
 
 impl Handler<RoomOnline> for RedisBridge {
     type Result = ResponseFuture<HashMap<String, u64>>;
     fn handle(&mut self, msg: RoomOnline, _: &mut Context<Self>) -> Self::Result {
-        self.rooms.insert(msg.room.clone(), msg.addr);
-        // Subscribed before we answer: the room holds its first join until then,
-        // so nothing published after a member joined can be missed here.
-        let sink = self.sink.clone();
-        let channel = self.keys.room_channel(&msg.room);
-        let query = Self::remote_counts(
+        let RoomOnline {
+            room,
+            instance,
+            events,
+            resync,
+        } = msg;
+        let channel = self.keys.room_channel(&room);
+        let query = presence::remote_counts(
             self.pool.clone(),
             self.keys.clone(),
             self.node.clone(),
             self.ttl,
-            msg.room,
+            room.to_string(),
         );
+        self.rooms.insert(
+            room,
+            LiveRoom {
+                instance,
+                events,
+                resync,
+            },
+        );
+        // Subscribed before we answer: the room holds its first join until then,
+        // so nothing published after a member joined can be missed here.
+        let sink = self.sink.clone();
         Box::pin(async move {
             if let Some(mut sink) = sink
                 && let Err(err) = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(&channel))
@@ -484,14 +341,14 @@ impl Handler<RoomOnline> for RedisBridge {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomOffline {
-    pub room: String,
-    pub addr: Addr<Room>,
+    pub room: RoomId,
+    pub instance: u64,
 }
 
 impl Handler<RoomOffline> for RedisBridge {
     type Result = ();
     fn handle(&mut self, msg: RoomOffline, _: &mut Context<Self>) {
-        if self.rooms.get(&msg.room) != Some(&msg.addr) {
+        if self.rooms.get(&msg.room).map(|r| r.instance) != Some(msg.instance) {
             return; // a newer room actor has taken its place
         }
         self.rooms.remove(&msg.room);
@@ -502,9 +359,9 @@ impl Handler<RoomOffline> for RedisBridge {
                 let _ = sink.unsubscribe(&channel).await;
             });
         }
-        if self.counts.remove(&msg.room).is_some() {
+        if self.counts.remove(msg.room.as_str()).is_some() {
             let mut pipe = redis::pipe();
-            pipe.hdel(self.keys.node_rooms(&self.node), &msg.room)
+            pipe.hdel(self.keys.node_rooms(&self.node), msg.room.as_str())
                 .ignore();
             let _ = self.writer.send(Outgoing::Pipeline(pipe));
         }
@@ -515,7 +372,7 @@ impl Handler<RoomOffline> for RedisBridge {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Publish {
-    pub room: String,
+    pub room: RoomId,
     pub event: ClusterEvent,
 }
 
@@ -530,7 +387,7 @@ impl Handler<Publish> for RedisBridge {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct LocalCount {
-    pub room: String,
+    pub room: RoomId,
     pub count: u64,
 }
 
@@ -540,58 +397,32 @@ impl Handler<LocalCount> for RedisBridge {
         let hash = self.keys.node_rooms(&self.node);
         let mut pipe = redis::pipe();
         if msg.count == 0 {
-            pipe.hdel(&hash, &msg.room).ignore();
+            pipe.hdel(&hash, msg.room.as_str()).ignore();
         } else {
-            pipe.hset(&hash, &msg.room, msg.count)
+            pipe.hset(&hash, msg.room.as_str(), msg.count)
                 .ignore()
                 .pexpire(&hash, self.ttl.as_millis() as i64 * 2)
                 .ignore();
         }
         let _ = self.writer.send(Outgoing::Pipeline(pipe));
-        self.counts.insert(msg.room.clone(), msg.count);
+        self.counts.insert(msg.room.to_string(), msg.count);
         self.publish(&msg.room, ClusterEvent::Presence { count: msg.count });
     }
 }
 
-/// Live rooms across the cluster, most viewers first (None if Redis is unreachable).
+/// Every room's viewer count summed over the cluster's live nodes (None if
+/// Redis is unreachable); the caller ranks them.
 #[derive(Message)]
-#[rtype(result = "Option<Vec<(String, u64)>>")]
-pub struct ClusterRooms {
-    pub limit: usize,
-}
+#[rtype(result = "Option<HashMap<String, u64>>")]
+pub struct ClusterRooms;
 
 impl Handler<ClusterRooms> for RedisBridge {
-    type Result = ResponseFuture<Option<Vec<(String, u64)>>>;
-    fn handle(&mut self, msg: ClusterRooms, _: &mut Context<Self>) -> Self::Result {
-        let (pool, keys, ttl) = (self.pool.clone(), self.keys.clone(), self.ttl);
+    type Result = ResponseFuture<Option<HashMap<String, u64>>>;
+    fn handle(&mut self, _: ClusterRooms, _: &mut Context<Self>) -> Self::Result {
+        let read = presence::room_sums(self.pool.clone(), self.keys.clone(), self.ttl);
         Box::pin(async move {
-            let read = async {
-                let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
-                let since = now_ms() - ttl.as_millis() as i64;
-                let nodes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-                    .arg(keys.nodes())
-                    .arg(since)
-                    .arg("+inf")
-                    .query_async(&mut *conn)
-                    .await?;
-                let mut pipe = redis::pipe();
-                for n in &nodes {
-                    pipe.hgetall(keys.node_rooms(n));
-                }
-                let per_node: Vec<HashMap<String, u64>> = pipe.query_async(&mut *conn).await?;
-                let mut sums: HashMap<String, u64> = HashMap::new();
-                for counts in per_node {
-                    for (room, n) in counts {
-                        *sums.entry(room).or_default() += n;
-                    }
-                }
-                anyhow::Ok(sums)
-            };
             match tokio::time::timeout(REDIS_TIMEOUT * 2, read).await {
-                Ok(Ok(sums)) => Some(crate::registry::top_rooms(
-                    sums.into_iter().collect(),
-                    msg.limit,
-                )),
+                Ok(Ok(sums)) => Some(sums),
                 _ => None,
             }
         })
@@ -617,7 +448,7 @@ impl Handler<Shutdown> for RedisBridge {
                 node: self.node.clone(),
                 event: ClusterEvent::Presence { count: 0 },
             };
-            if let Ok(payload) = serde_json::to_vec(&envelope) {
+            if let Ok(payload) = envelope.encode() {
                 pipe.publish(self.keys.room_channel(room), payload).ignore();
             }
         }

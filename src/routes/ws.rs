@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{ApiError, AppState, bearer};
+use super::extract::bearer;
+use super::{ApiError, AppState};
 use crate::auth::Identity;
 use crate::session;
 

@@ -15,7 +15,7 @@ async fn sigterm_drains_clients_flushes_and_leaves_the_counts_at_once() {
     let mut settings = nodes[0].settings_for_node("node-draining");
     settings.server.drain_s = 2;
     settings.presence.ttl_s = 15; // so the count can only drop because the node said so
-    let mut process = NodeProcess::start(&settings).await;
+    let mut process = node_process(&settings).await;
 
     let mut watcher = nodes[0].connect_anon().await;
     watcher.join("live").await;

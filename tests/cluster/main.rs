@@ -2,8 +2,15 @@
 //! to SIGKILL) on one PostgreSQL database and a private `redis-server` that the
 //! tests kill and restart; and a PostgreSQL outage behind a TCP proxy.
 
-#[path = "../api/helpers.rs"]
-mod helpers;
+/// The shared test kit, plus what depends on this target: the server binary.
+mod helpers {
+    pub use testkit::*;
+
+    /// A node as a separate process of this build's `roomcast` binary.
+    pub async fn node_process(settings: &roomcast::settings::Settings) -> NodeProcess {
+        NodeProcess::start(env!("CARGO_BIN_EXE_roomcast"), settings).await
+    }
+}
 
 mod drain;
 mod multi_node;

@@ -43,7 +43,7 @@ async fn a_rolling_restart_loses_no_acked_message_and_counts_recover() {
     let mut nodes = Vec::new();
     for i in 0..3 {
         settings.node.id = format!("roll-{i}");
-        nodes.push(NodeProcess::start(&settings).await);
+        nodes.push(node_process(&settings).await);
     }
     let live: Live = Rc::new(RefCell::new(
         nodes.iter().map(NodeProcess::ws_url).collect(),
@@ -129,7 +129,7 @@ async fn a_rolling_restart_loses_no_acked_message_and_counts_recover() {
             "node {i} exits cleanly"
         );
         settings.node.id = format!("roll-{i}-new");
-        *node = NodeProcess::start(&settings).await;
+        *node = node_process(&settings).await;
         live.borrow_mut().push(node.ws_url());
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }

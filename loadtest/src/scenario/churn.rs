@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 
+use super::pace::{self, Phase, Schedule, wait_stop};
 use super::{
-    Busy, BusyMeter, Ctx, Opener, Outcome, Phase, Rng, client_json, describe_tally, opener,
-    parse_results, server_delta, setup_limit, setup_line, setup_problems, wait_stop,
+    Busy, Ctx, Opener, Outcome, Rng, client_json, describe_tally, opener, parse_results,
+    server_delta, setup_limit, setup_line, setup_problems,
 };
 use crate::cli::ChurnArgs;
 use crate::client::{Client, Event, Incoming, join_frame, leave_frame};
@@ -430,21 +431,16 @@ pub async fn run(ctx: Arc<Ctx>, args: &ChurnArgs, worker: &mut Worker) -> anyhow
         ..Part::default()
     };
 
-    worker.barrier("joined", Value::Null).await?;
-    let go = tokio::time::Instant::now();
-    let meter = BusyMeter::start();
-    if worker.is_leader() {
-        part.server_go = ctx.sample_servers();
-    }
-    let _ = phase.send(Phase::Go(go));
-    let my_rate = args.rate / worker.count as f64;
-    let steps = (args.duration * my_rate).floor() as u64;
+    let started = pace::go(worker, &ctx, &phase).await?;
+    let go = started.at;
+    part.server_go = started.server;
+    // This worker's share of the churn, one step in the middle of each slot.
+    let schedule = Schedule::mid_slot(args.rate / worker.count as f64, args.duration);
     let end = go + Duration::from_secs_f64(args.duration);
     let mut rng = Rng::new(unix_ns() ^ ((worker.index as u64 + 1) << 32));
     let mut step = 0u64;
     loop {
-        let due =
-            (step < steps).then(|| go + Duration::from_secs_f64((step as f64 + 0.5) / my_rate));
+        let due = schedule.due(go, step);
         let next = due.unwrap_or(end);
         tokio::select! {
             ev = events.recv() => match ev {
@@ -509,7 +505,7 @@ pub async fn run(ctx: Arc<Ctx>, args: &ChurnArgs, worker: &mut Worker) -> anyhow
         part.server_end = ctx.sample_servers();
     }
     worker.barrier("checked", Value::Null).await?;
-    part.busy = meter.stop();
+    part.busy = started.meter.stop();
 
     // Close everything: dropping the command senders closes each viewer.
     let _ = phase.send(Phase::Stop);

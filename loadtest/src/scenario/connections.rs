@@ -11,9 +11,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::pace::{self, Phase, wait_stop};
 use super::{
-    Busy, BusyMeter, Ctx, Outcome, Phase, client_json, describe_tally, opener, parse_results,
-    server_delta, setup_limit, setup_line, setup_problems, wait_stop,
+    Busy, BusyMeter, Ctx, Outcome, client_json, describe_tally, opener, parse_results,
+    server_delta, setup_limit, setup_line, setup_problems,
 };
 use crate::cli::ConnectionsArgs;
 use crate::client::Event;
@@ -99,17 +100,13 @@ pub async fn run(
     part.server.held = sample(leader);
 
     let closing = Instant::now();
-    let _ = phase.send(Phase::Stop);
-    let deadline = tokio::time::Instant::now() + CLOSE_WAIT + Duration::from_secs(10);
-    while let Ok(Some(res)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
-        match res {
-            Ok(Some(Ok(frames))) => part.frames += frames,
-            Ok(Some(Err(cause))) => *part.dropped.entry(cause).or_default() += 1,
-            Ok(None) => {}
-            Err(_) => *part.dropped.entry("task_panicked".to_owned()).or_default() += 1,
-        }
-    }
-    tasks.abort_all();
+    pace::stop_and_join(&phase, &mut tasks, CLOSE_WAIT, |res| match res {
+        Ok(Some(Ok(frames))) => part.frames += frames,
+        Ok(Some(Err(cause))) => *part.dropped.entry(cause).or_default() += 1,
+        Ok(None) => {}
+        Err(_) => *part.dropped.entry("task_panicked".to_owned()).or_default() += 1,
+    })
+    .await;
     part.close_s = closing.elapsed().as_secs_f64();
     worker.barrier("closed", Value::Null).await?;
     if leader {

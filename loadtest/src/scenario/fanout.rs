@@ -16,9 +16,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::pace::{self, Follower, Phase, Schedule, wait_stop};
 use super::{
-    Busy, BusyMeter, Ctx, Outcome, Phase, client_json, describe_tally, opener, parse_results,
-    server_delta, setup_limit, setup_line, setup_problems, wait_stop,
+    Busy, Ctx, Outcome, client_json, client_line, describe_tally, opener, parse_results,
+    server_delta, setup_limit, setup_line, setup_problems,
 };
 use crate::cli::FanoutArgs;
 use crate::client::{Client, Event, Incoming};
@@ -81,9 +82,10 @@ pub fn per_process(args: &FanoutArgs, index: usize, count: usize) -> usize {
         .count()
 }
 
-/// Messages sent to each room over the run: k = 0, 1, … while k / M < T.
-fn messages_per_room(args: &FanoutArgs) -> u64 {
-    (args.duration * args.rate).ceil() as u64
+/// When each room's messages are due: k = 0, 1, … while k / M < T, room r
+/// staggered by r / R of one interval.
+fn room_schedule(args: &FanoutArgs, room: usize) -> Schedule {
+    Schedule::per_second(args.rate, args.duration).staggered(room, args.rooms)
 }
 
 /// The text of message `seq`: `lt:<unix nanos>:<nonce>:<seq>`, padded.
@@ -122,20 +124,24 @@ struct Shared {
     senders_done: AtomicUsize,
 }
 
+/// Lock `m`, even if a task panicked while holding it (counters stay usable).
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Shared {
     fn add_latencies(&self, batch: &mut Vec<u64>) {
         if batch.is_empty() {
             return;
         }
-        let mut h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = locked(&self.latency);
         for us in batch.drain(..) {
             h.record_us(us);
         }
     }
 
     fn refuse(&self, code: &str) {
-        let mut t = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        *t.entry(code.to_owned()).or_default() += 1;
+        *locked(&self.refused).entry(code.to_owned()).or_default() += 1;
     }
 }
 
@@ -190,11 +196,8 @@ struct SenderPlan {
     /// This sender's index in its room: it sends messages j, j + S, j + 2S, …
     first: u64,
     step: u64,
-    total: u64,
-    /// Seconds between a room's messages (1 / M).
-    interval: f64,
-    /// This room's offset within one interval.
-    offset: f64,
+    /// When the room's messages are due.
+    schedule: Schedule,
     text_len: usize,
     room_index: usize,
 }
@@ -203,33 +206,18 @@ async fn sender(
     mut client: Client,
     plan: SenderPlan,
     shared: Arc<Shared>,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) -> Option<String> {
-    let mut go = match *phase.borrow_and_update() {
-        Phase::Go(at) => Some(at),
-        Phase::Stop => return None,
-        Phase::Setup => None,
-    };
+    let mut phase = Follower::new(phase)?;
     let mut k = plan.first;
     let mut outstanding: u64 = 0;
     let mut done = false;
     let end = loop {
-        if !done && go.is_some() && k >= plan.total && outstanding == 0 {
+        if !done && phase.go().is_some() && k >= plan.schedule.count && outstanding == 0 {
             done = true;
             shared.senders_done.fetch_add(1, Ordering::Relaxed);
         }
-        let due = match go {
-            Some(at) if k < plan.total => {
-                Some(at + Duration::from_secs_f64(plan.offset + k as f64 * plan.interval))
-            }
-            _ => None,
-        };
-        let send_timer = async {
-            match due {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            }
-        };
+        let due = phase.due(&plan.schedule, k);
         tokio::select! {
             ev = client.recv() => match ev {
                 Event::Text(text) => {
@@ -255,17 +243,10 @@ async fn sender(
                 }
                 Event::Closed(cause) => break Some(cause),
             },
-            changed = phase.changed() => {
-                if changed.is_err() {
-                    break None;
-                }
-                match *phase.borrow_and_update() {
-                    Phase::Go(at) => go = Some(at),
-                    Phase::Stop => break None,
-                    Phase::Setup => {}
-                }
-            }
-            _ = send_timer => {
+            going = phase.advance() => if !going {
+                break None;
+            },
+            _ = pace::sleep_until(due) => {
                 let text = message_text(unix_ns(), &shared.nonce, k, plan.text_len);
                 let frame = format!(
                     r#"{{"type":"message","room":"{}","text":"{text}","ref":"m{k}"}}"#,
@@ -321,8 +302,6 @@ struct SentData {
 pub async fn run(ctx: Arc<Ctx>, args: &FanoutArgs, worker: &mut Worker) -> anyhow::Result<Value> {
     let s = senders(args);
     let per_room = per_room(args);
-    let total_msgs = messages_per_room(args);
-    let interval = 1.0 / args.rate;
     let shared = Arc::new(Shared {
         nonce: ctx.nonce.clone(),
         received: AtomicU64::new(0),
@@ -357,9 +336,7 @@ pub async fn run(ctx: Arc<Ctx>, args: &FanoutArgs, worker: &mut Worker) -> anyho
             let plan = SenderPlan {
                 first: j,
                 step: s as u64,
-                total: total_msgs,
-                interval,
-                offset: interval * r as f64 / args.rooms as f64,
+                schedule: room_schedule(args, r),
                 text_len: args.text_len,
                 room_index: r,
                 room: room.clone(),
@@ -383,22 +360,17 @@ pub async fn run(ctx: Arc<Ctx>, args: &FanoutArgs, worker: &mut Worker) -> anyho
     part.viewers = my_viewers.iter().sum();
     part.senders = outcomes.joined_with(SENDER_LABEL);
 
-    worker.barrier("joined", Value::Null).await?;
-    let go = tokio::time::Instant::now();
-    part.go_unix_ns = unix_ns();
-    let meter = BusyMeter::start();
-    if worker.is_leader() {
-        part.server_go = ctx.sample_servers();
-    }
-    let _ = phase.send(Phase::Go(go));
+    let started = pace::go(worker, &ctx, &phase).await?;
+    let go = started.at;
+    part.go_unix_ns = started.unix_ns;
+    part.server_go = started.server;
 
     // Sending: until every sender has sent its share and heard back (bounded).
     let send_limit = go + Duration::from_secs_f64(args.duration + args.drain_timeout + 5.0);
-    while shared.senders_done.load(Ordering::Relaxed) < part.senders as usize
-        && tokio::time::Instant::now() < send_limit
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    pace::poll_until(send_limit, Duration::from_millis(20), || {
+        shared.senders_done.load(Ordering::Relaxed) >= part.senders as usize
+    })
+    .await;
     part.send_s = go.elapsed().as_secs_f64();
 
     let accepted: Vec<u64> = shared
@@ -425,45 +397,28 @@ pub async fn run(ctx: Arc<Ctx>, args: &FanoutArgs, worker: &mut Worker) -> anyho
     // Drain: wait for deliveries still on their way.
     let drain = tokio::time::Instant::now();
     let drain_limit = drain + Duration::from_secs_f64(args.drain_timeout);
-    while shared.received.load(Ordering::Relaxed) < part.expected
-        && tokio::time::Instant::now() < drain_limit
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    pace::poll_until(drain_limit, Duration::from_millis(10), || {
+        shared.received.load(Ordering::Relaxed) >= part.expected
+    })
+    .await;
     part.drain_s = drain.elapsed().as_secs_f64();
 
-    worker.barrier("drained", Value::Null).await?;
-    if worker.is_leader() {
-        part.server_end = ctx.sample_servers();
-    }
-    part.busy = meter.stop();
-    let _ = phase.send(Phase::Stop);
-    let deadline = tokio::time::Instant::now() + CLOSE_WAIT + Duration::from_secs(10);
-    while let Ok(Some(res)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
-        match res {
-            Ok(Some(cause)) => *part.dropped.entry(cause).or_default() += 1,
-            Ok(None) => {}
-            Err(_) => *part.dropped.entry("task_panicked".to_owned()).or_default() += 1,
-        }
-    }
-    tasks.abort_all();
+    (part.busy, part.server_end) = started.finish(worker, &ctx, "drained").await?;
+    pace::stop_and_join(&phase, &mut tasks, CLOSE_WAIT, |res| match res {
+        Ok(Some(cause)) => *part.dropped.entry(cause).or_default() += 1,
+        Ok(None) => {}
+        Err(_) => *part.dropped.entry("task_panicked".to_owned()).or_default() += 1,
+    })
+    .await;
 
     part.sent = shared.sent.load(Ordering::Relaxed);
     part.acked = shared.acked.load(Ordering::Relaxed);
     part.unanswered = shared.unanswered.load(Ordering::Relaxed);
-    part.refused = shared
-        .refused
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    part.refused = locked(&shared.refused).clone();
     part.received = shared.received.load(Ordering::Relaxed);
     part.sender_received = shared.sender_received.load(Ordering::Relaxed);
     part.last_delivery_unix_ns = shared.last_delivery_ns.load(Ordering::Relaxed);
-    part.latency_us = shared
-        .latency
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    part.latency_us = locked(&shared.latency).clone();
     Ok(serde_json::to_value(part)?)
 }
 
@@ -625,16 +580,7 @@ pub fn summarize(args: &FanoutArgs, results: Vec<Value>) -> anyhow::Result<Outco
         ),
         None => "server: not sampled (give --server-pid)".to_owned(),
     });
-    lines.push(format!(
-        "client CPU {:.2} s over {:.2} s{}",
-        sum.busy.cpu_s,
-        sum.busy.wall_s,
-        if client["client_saturated"] == json!(true) {
-            " — the client is saturated: these numbers measure the load tester, not the server"
-        } else {
-            ""
-        }
-    ));
+    lines.push(client_line(&client));
     Ok(Outcome {
         ok,
         fields,

@@ -1,7 +1,7 @@
 //! What every scenario shares: the run context (servers, tokens, room names),
 //! opening connections under a concurrency limit with their outcomes tallied,
-//! the phase signal connection tasks follow, and the shape of a scenario's
-//! outcome (pass/fail, JSON fields, human lines).
+//! the shape of a scenario's outcome (pass/fail, JSON fields, human lines).
+//! The phases connection tasks follow and the pacing of sends are in [`pace`].
 //!
 //! Each scenario module has a `run` (one worker's part: returns a JSON value)
 //! and a `summarize` (all workers' values → the outcome). With `--procs 1` the
@@ -10,6 +10,7 @@
 pub mod churn;
 pub mod connections;
 pub mod fanout;
+pub mod pace;
 pub mod reactions;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::client::{self, Client, FD_CAP};
 use crate::stats::SetupStats;
@@ -46,29 +47,6 @@ impl Ctx {
     /// Sample the servers (when `--server-pid` was given).
     pub fn sample_servers(&self) -> Option<ServerSample> {
         sys::sample_servers(&self.server_pids)
-    }
-}
-
-/// What connection tasks are told to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Connecting; wait.
-    Setup,
-    /// Start the measured activity, scheduled from this instant.
-    Go(tokio::time::Instant),
-    /// Close and report.
-    Stop,
-}
-
-/// Resolves when the phase becomes [`Phase::Stop`] (or its sender is dropped).
-pub async fn wait_stop(phase: &mut watch::Receiver<Phase>) {
-    loop {
-        if *phase.borrow_and_update() == Phase::Stop {
-            return;
-        }
-        if phase.changed().await.is_err() {
-            return;
-        }
     }
 }
 
@@ -226,19 +204,50 @@ pub fn setup_limit(ctx: &Ctx, n: usize) -> Duration {
     ctx.connect_timeout * waves.min(1000) + Duration::from_secs(10)
 }
 
-/// CPU and wall time of the measured part of a worker's run.
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+/// CPU and wall time of the measured part of a worker's run, and the cores it
+/// could have used.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Busy {
     pub cpu_s: f64,
     pub wall_s: f64,
+    /// Tokio worker threads of the process (`--threads`).
+    #[serde(default)]
+    pub threads: usize,
+    /// CPUs the process may run on (its affinity mask, e.g. `taskset -c 0` → 1).
+    #[serde(default)]
+    pub cpus: usize,
+    /// After [`Busy::merge`]: every process's own figures, in worker order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub procs: Vec<Busy>,
 }
 
 impl Busy {
+    /// Add another worker's figures: CPU adds up, wall time is the longest.
     pub fn merge(&mut self, o: &Busy) {
         self.cpu_s += o.cpu_s;
         self.wall_s = self.wall_s.max(o.wall_s);
+        self.threads = self.threads.max(o.threads);
+        self.cpus = self.cpus.max(o.cpus);
+        if o.procs.is_empty() {
+            self.procs.push(o.clone());
+        } else {
+            self.procs.extend(o.procs.iter().cloned());
+        }
+    }
+
+    /// Cores the process could keep busy: its worker threads, at most its CPUs.
+    fn usable_cores(&self) -> usize {
+        self.threads.max(1).min(self.cpus.max(1))
+    }
+
+    /// Used more than 90 % of its usable cores (below half a second the ratio is noise).
+    fn saturated(&self, usable: usize) -> bool {
+        self.wall_s >= 0.5 && self.cpu_s / self.wall_s > SATURATED * usable as f64
     }
 }
+
+/// Share of its usable cores above which a client counts as saturated.
+const SATURATED: f64 = 0.9;
 
 /// Measures [`Busy`] from its creation.
 pub struct BusyMeter {
@@ -257,21 +266,81 @@ impl BusyMeter {
         Busy {
             cpu_s: sys::self_cpu_s() - self.cpu0,
             wall_s: self.t0.elapsed().as_secs_f64(),
+            threads: tokio::runtime::Handle::try_current()
+                .map(|h| h.metrics().num_workers())
+                .unwrap_or(1),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            procs: Vec::new(),
         }
     }
 }
 
 /// The client's own load during the measured part: a load tester that is busy
 /// most of the time measures itself, not the server.
+///
+/// A process is saturated when its CPU time over wall time exceeds 90 % of the
+/// cores it can use (min of its worker threads and its CPUs). The client as a
+/// whole is saturated when any process is, or when all processes together
+/// exceed 90 % of the CPUs they share (`--procs 2` under `taskset -c 0` share
+/// one core). With several processes, `per_process` has each one's figures.
 pub fn client_json(busy: &Busy) -> Value {
-    let ratio = crate::stats::rate(busy.cpu_s, busy.wall_s);
-    serde_json::json!({
-        "cpu_s": crate::stats::round3(busy.cpu_s),
-        "wall_s": crate::stats::round3(busy.wall_s),
-        "cpu_per_wall": crate::stats::round3(ratio),
-        // Below half a second the ratio is noise.
-        "client_saturated": busy.wall_s >= 0.5 && ratio > 0.9,
-    })
+    use crate::stats::{rate, round3};
+    let procs: Vec<&Busy> = if busy.procs.is_empty() {
+        vec![busy]
+    } else {
+        busy.procs.iter().collect()
+    };
+    let usable: usize = procs.iter().map(|p| p.usable_cores()).sum();
+    let usable = usable.min(busy.cpus.max(1));
+    let any = procs.iter().any(|p| p.saturated(p.usable_cores()));
+    let mut out = serde_json::json!({
+        "cpu_s": round3(busy.cpu_s),
+        "wall_s": round3(busy.wall_s),
+        "cpu_per_wall": round3(rate(busy.cpu_s, busy.wall_s)),
+        "threads": busy.threads,
+        "cpus": busy.cpus,
+        "usable_cores": usable,
+        "client_saturated": any || busy.saturated(usable),
+    });
+    if procs.len() > 1 {
+        out["per_process"] = procs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "cpu_s": round3(p.cpu_s),
+                    "wall_s": round3(p.wall_s),
+                    "cpu_per_wall": round3(rate(p.cpu_s, p.wall_s)),
+                    "threads": p.threads,
+                    "cpus": p.cpus,
+                    "saturated": p.saturated(p.usable_cores()),
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Human line for [`client_json`]'s value.
+pub fn client_line(client: &Value) -> String {
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    let mut line = format!(
+        "client CPU {:.2} s over {:.2} s ({} worker threads, {} CPUs per process)",
+        f(client, "cpu_s"),
+        f(client, "wall_s"),
+        client["threads"],
+        client["cpus"],
+    );
+    if let Some(procs) = client["per_process"].as_array() {
+        let each: Vec<String> = procs
+            .iter()
+            .map(|p| format!("{:.2}", f(p, "cpu_per_wall")))
+            .collect();
+        line += &format!("; CPU/wall by process: {}", each.join(", "));
+    }
+    if client["client_saturated"] == Value::Bool(true) {
+        line += " — the client is saturated: these numbers measure the load tester, not the server";
+    }
+    line
 }
 
 /// What a scenario concluded.
@@ -440,5 +509,60 @@ pub fn summarize(s: &Scenario, results: Vec<Value>) -> anyhow::Result<Outcome> {
         Scenario::Fanout(a) => fanout::summarize(a, results),
         Scenario::Reactions(a) => reactions::summarize(a, results),
         Scenario::Churn(a) => churn::summarize(a, results),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy(cpu_s: f64, threads: usize, cpus: usize) -> Busy {
+        Busy {
+            cpu_s,
+            wall_s: 10.0,
+            threads,
+            cpus,
+            procs: Vec::new(),
+        }
+    }
+
+    fn merged(parts: &[Busy]) -> Value {
+        let mut sum = Busy::default();
+        for p in parts {
+            sum.merge(p);
+        }
+        client_json(&sum)
+    }
+
+    #[test]
+    fn saturation_is_relative_to_the_cores_a_process_can_use() {
+        // One process on one core: as before, above 0.9 of it.
+        assert_eq!(merged(&[busy(9.5, 1, 1)])["client_saturated"], true);
+        assert_eq!(merged(&[busy(8.0, 1, 1)])["client_saturated"], false);
+        // Two worker threads on two CPUs: 1.5 cores' worth is not saturated.
+        let two = merged(&[busy(15.0, 2, 2)]);
+        assert_eq!(two["client_saturated"], false);
+        assert_eq!(two["usable_cores"], 2);
+        assert!(two.get("per_process").is_none());
+        // More threads than CPUs do not add cores.
+        assert_eq!(merged(&[busy(9.5, 4, 1)])["client_saturated"], true);
+    }
+
+    #[test]
+    fn processes_are_judged_each_and_together() {
+        // Two processes sharing one core (taskset -c 0): each at 0.5, together full.
+        let shared = merged(&[busy(5.0, 1, 1), busy(4.8, 1, 1)]);
+        assert_eq!(shared["client_saturated"], true);
+        assert_eq!(shared["per_process"][0]["saturated"], false);
+        assert_eq!(shared["per_process"].as_array().map(Vec::len), Some(2));
+        // Two processes on two CPUs, one of them saturated.
+        let one_hot = merged(&[busy(9.5, 1, 2), busy(2.0, 1, 2)]);
+        assert_eq!(one_hot["client_saturated"], true);
+        assert_eq!(one_hot["per_process"][0]["saturated"], true);
+        assert_eq!(one_hot["per_process"][1]["saturated"], false);
+        // Two processes on two CPUs, both comfortable.
+        let fine = merged(&[busy(6.0, 1, 2), busy(6.0, 1, 2)]);
+        assert_eq!(fine["client_saturated"], false);
+        assert!(client_line(&fine).contains("CPU/wall by process: 0.60, 0.60"));
     }
 }

@@ -14,9 +14,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::pace::{self, Follower, Phase, Schedule};
 use super::{
-    Busy, BusyMeter, Ctx, Outcome, Phase, client_json, describe_tally, opener, parse_results,
-    server_delta, setup_limit, setup_line, setup_problems,
+    Busy, Ctx, Outcome, client_json, describe_tally, opener, parse_results, server_delta,
+    setup_limit, setup_line, setup_problems,
 };
 use crate::cli::{MAX_REACTIONS_PER_SECOND, ReactionsArgs};
 use crate::client::{Client, Event, Incoming};
@@ -76,29 +77,26 @@ struct Plan {
     room: String,
     global: usize,
     slot: usize,
-    total: u64,
-    interval: f64,
-    offset: f64,
+    /// When this viewer's reactions are due.
+    schedule: Schedule,
 }
 
 async fn viewer(
     mut client: Client,
     plan: Plan,
     shared: Arc<Shared>,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) -> Seen {
     let mut seen = Seen::default();
-    let mut go = match *phase.borrow_and_update() {
-        Phase::Go(at) => Some(at),
-        Phase::Stop => return seen,
-        Phase::Setup => None,
+    let Some(mut phase) = Follower::new(phase) else {
+        return seen;
     };
     let mut k: u64 = 0;
     let mut fin_sent = false;
     let mut done = false;
     let emoji_of = |k: u64| (plan.global + k as usize) % N;
     let stopped = loop {
-        if go.is_some() && k >= plan.total && !fin_sent {
+        if phase.go().is_some() && k >= plan.schedule.count && !fin_sent {
             // Errors for our reactions come before this pong on the same connection.
             if let Err(cause) = client
                 .send(r#"{"type":"ping","ref":"fin"}"#.to_owned())
@@ -109,18 +107,7 @@ async fn viewer(
             }
             fin_sent = true;
         }
-        let due = match go {
-            Some(at) if k < plan.total => {
-                Some(at + Duration::from_secs_f64(plan.offset + k as f64 * plan.interval))
-            }
-            _ => None,
-        };
-        let send_timer = async {
-            match due {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            }
-        };
+        let due = phase.due(&plan.schedule, k);
         tokio::select! {
             ev = client.recv() => match ev {
                 Event::Text(text) => {
@@ -162,17 +149,10 @@ async fn viewer(
                     break false;
                 }
             },
-            changed = phase.changed() => {
-                if changed.is_err() {
-                    break true;
-                }
-                match *phase.borrow_and_update() {
-                    Phase::Go(at) => go = Some(at),
-                    Phase::Stop => break true,
-                    Phase::Setup => {}
-                }
-            }
-            _ = send_timer => {
+            going = phase.advance() => if !going {
+                break true;
+            },
+            _ = pace::sleep_until(due) => {
                 let e = emoji_of(k);
                 let frame = format!(
                     r#"{{"type":"reaction","room":"{}","emoji":"{}","ref":"e{k}"}}"#,
@@ -236,8 +216,7 @@ pub async fn run(
     let room = ctx.room("react");
     let mine: Vec<usize> = (0..args.viewers).filter(|g| worker.owns(*g)).collect();
     let n = mine.len();
-    let interval = 1.0 / args.rate;
-    let total = (args.duration * args.rate).ceil() as u64;
+    let schedule = Schedule::per_second(args.rate, args.duration);
     let shared = Arc::new(Shared {
         sent: std::array::from_fn(|_| AtomicU64::new(0)),
         refused: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -255,9 +234,7 @@ pub async fn run(
             room: room.clone(),
             global: g,
             slot,
-            total,
-            interval,
-            offset: interval * g as f64 / args.viewers as f64,
+            schedule: schedule.staggered(g, args.viewers),
         };
         tasks.spawn(async move {
             let client = opener.open(g, None, &plan.room, 0).await?;
@@ -272,19 +249,14 @@ pub async fn run(
         ..Part::default()
     };
 
-    worker.barrier("joined", Value::Null).await?;
-    let go = tokio::time::Instant::now();
-    let meter = BusyMeter::start();
-    if worker.is_leader() {
-        part.server_go = ctx.sample_servers();
-    }
-    let _ = phase.send(Phase::Go(go));
+    let started = pace::go(worker, &ctx, &phase).await?;
+    let go = started.at;
+    part.server_go = started.server;
     let limit = go + Duration::from_secs_f64(args.duration + 10.0);
-    while shared.done.load(Ordering::Relaxed) < part.viewers as usize
-        && tokio::time::Instant::now() < limit
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    pace::poll_until(limit, Duration::from_millis(20), || {
+        shared.done.load(Ordering::Relaxed) >= part.viewers as usize
+    })
+    .await;
     part.send_s = go.elapsed().as_secs_f64();
     part.sent = load(&shared.sent);
     part.refused = load(&shared.refused);
@@ -309,31 +281,24 @@ pub async fn run(
     // so that counts above the expected total would show too.
     let window = Duration::from_millis(args.window_ms);
     let limit = tokio::time::Instant::now() + Duration::from_secs(5) + window * 2;
-    while tokio::time::Instant::now() < limit
-        && shared
+    pace::poll_until(limit, Duration::from_millis(20), || {
+        shared
             .sums
             .iter()
-            .any(|s| s.load(Ordering::Relaxed) < expected)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .all(|s| s.load(Ordering::Relaxed) >= expected)
+    })
+    .await;
     tokio::time::sleep(window * 2 + Duration::from_millis(200)).await;
 
-    worker.barrier("counted", Value::Null).await?;
-    if worker.is_leader() {
-        part.server_end = ctx.sample_servers();
-    }
-    part.busy = meter.stop();
-    let _ = phase.send(Phase::Stop);
+    (part.busy, part.server_end) = started.finish(worker, &ctx, "counted").await?;
     part.frames_min = u64::MAX;
-    let deadline = tokio::time::Instant::now() + CLOSE_WAIT + Duration::from_secs(10);
-    while let Ok(Some(res)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
+    pace::stop_and_join(&phase, &mut tasks, CLOSE_WAIT, |res| {
         let seen = match res {
             Ok(Some(seen)) => seen,
-            Ok(None) => continue,
+            Ok(None) => return,
             Err(_) => {
                 *part.dropped.entry("task_panicked".to_owned()).or_default() += 1;
-                continue;
+                return;
             }
         };
         tally_add(&mut part.refused_codes, &seen.refused_codes);
@@ -360,8 +325,8 @@ pub async fn run(
                 ));
             }
         }
-    }
-    tasks.abort_all();
+    })
+    .await;
     if part.frames_min == u64::MAX {
         part.frames_min = 0;
     }

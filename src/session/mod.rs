@@ -4,9 +4,10 @@
 //! so a bad client never reaches a room.
 //!
 //! Writes go through one bounded queue (`limits.outbound_queue` frames), filled
-//! with `try_send` by rooms and by this actor, and drained by a small writer task
-//! into `actix_ws`. When a room finds the queue full the connection is too slow
-//! to keep up: it is closed with 1008 and the room moves on.
+//! with `try_send` by rooms and by this actor, and drained by the response body
+//! ([`outbound`]). When a room finds the queue full the connection is too slow
+//! to keep up: it is closed with 1008 and the room moves on. Close codes and
+//! reasons are in [`close`].
 //!
 //! The session must not decide room matters (membership, limits, bans): it
 //! routes requests to the registry or to the rooms it has joined, which answer
@@ -18,27 +19,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod close;
+pub mod outbound;
+
 use actix::prelude::*;
-use actix_codec::Encoder as _;
-use actix_http::ws::{Codec, Message as WsMessage};
-use actix_web::web::BytesMut;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, CloseCode, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use std::future::Future as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Identity;
 use crate::metrics::{self, METRICS};
 use crate::protocol::{
-    self, ErrorCode, Frame, ModAction, Parsed, Refusal, Request, ServerFrame, TextLimits,
-    WelcomeUser,
+    self, ErrorCode, Frame, MessageId, ModAction, Parsed, Refusal, Request, RoomId, ServerFrame,
+    TextLimits, WelcomeUser,
 };
-use crate::registry::{JoinRoom, Registry, RoomCommand};
-use crate::room::{self, CloseCause, CommandKind, CommandOutcome, Conn, ConnId, Detached, Room};
+use crate::registry::{ForRoom, JoinRoom, Registry};
+use crate::room::{self, CloseCause, Conn, ConnId, Detached, Moderate, Room};
 use crate::settings::Limits;
 use crate::store::{LoadHistory, Store};
+use close::Close;
+use outbound::{Closing, Control, Outbound};
 
 /// Longest interval between server pings (and the `heartbeat_ms` of `welcome`).
 const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
@@ -68,19 +70,6 @@ impl SessionShared {
     }
 }
 
-/// Control frames for the writer, next to the data queue.
-enum Control {
-    Ping,
-    Pong(actix_web::web::Bytes),
-}
-
-/// How the writer should end the connection.
-struct Closing {
-    reason: Option<CloseReason>,
-    /// Send what is already queued first (false for a slow consumer: it would not read it).
-    drain: bool,
-}
-
 pub struct Session {
     id: ConnId,
     user: Arc<Identity>,
@@ -88,7 +77,7 @@ pub struct Session {
     outbox: mpsc::Sender<Frame>,
     control: mpsc::Sender<Control>,
     closer: Option<oneshot::Sender<Closing>>,
-    rooms: HashMap<String, Addr<Room>>,
+    rooms: HashMap<RoomId, Addr<Room>>,
     last_seen: Instant,
     bad_frames: u32,
     reactions: Option<DefaultDirectRateLimiter>,
@@ -118,18 +107,8 @@ pub fn start(
     let (outbox, frames) = mpsc::channel(shared.limits.outbound_queue);
     let (control, control_rx) = mpsc::channel(8);
     let (closer, closing) = oneshot::channel();
-    // actix-ws's own body is kept (never polled): dropping it would end the
-    // inbound stream, which watches it to learn that the connection closed.
     let (head, inbound_guard) = response.into_parts();
-    let outbound = Outbound {
-        frames,
-        control: control_rx,
-        closing,
-        codec: Codec::new(),
-        buf: BytesMut::new(),
-        state: OutState::Open,
-        _inbound_guard: inbound_guard,
-    };
+    let outbound = Outbound::new(frames, control_rx, closing, inbound_guard);
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("session", session = id, user = %user.id);
     Session::create(move |ctx| {
@@ -153,116 +132,12 @@ pub fn start(
         .map_into_boxed_body())
 }
 
-/// Most bytes encoded per poll of the body, so one busy connection yields to others.
-const MAX_CHUNK: usize = 64 * 1024;
-
-/// Where an [`Outbound`] body is in its life.
-enum OutState {
-    Open,
-    /// Closing: send what is queued (if `drain`), then the close frame.
-    Closing {
-        reason: Option<CloseReason>,
-        drain: bool,
-    },
-    Done,
-}
-
-/// The WebSocket's response body: the session's outbound queue, encoded.
-struct Outbound {
-    frames: mpsc::Receiver<Frame>,
-    control: mpsc::Receiver<Control>,
-    closing: oneshot::Receiver<Closing>,
-    codec: Codec,
-    buf: BytesMut,
-    state: OutState,
-    _inbound_guard: actix_web::body::BoxBody,
-}
-
-impl Outbound {
-    fn encode(&mut self, msg: WsMessage) {
-        // Encoding a text, ping, pong or close frame into a buffer cannot fail.
-        let _ = self.codec.encode(msg, &mut self.buf);
-    }
-}
-
-impl futures_util::Stream for Outbound {
-    type Item = Result<actix_web::web::Bytes, std::convert::Infallible>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        use std::task::Poll;
-        let this = &mut *self;
-        if let OutState::Open = this.state
-            && let Poll::Ready(closing) = std::pin::Pin::new(&mut this.closing).poll(cx)
-        {
-            // The session ended (without a reason if it was simply dropped).
-            this.state = match closing {
-                Ok(Closing { reason, drain }) => OutState::Closing { reason, drain },
-                Err(_) => OutState::Closing {
-                    reason: None,
-                    drain: true,
-                },
-            };
-        }
-        while let Poll::Ready(Some(c)) = this.control.poll_recv(cx) {
-            match c {
-                Control::Ping => this.encode(WsMessage::Ping(actix_web::web::Bytes::new())),
-                Control::Pong(b) => this.encode(WsMessage::Pong(b)),
-            }
-        }
-        match std::mem::replace(&mut this.state, OutState::Done) {
-            OutState::Open => {
-                this.state = OutState::Open;
-                while this.buf.len() < MAX_CHUNK {
-                    match this.frames.poll_recv(cx) {
-                        Poll::Ready(Some(frame)) => this.encode(WsMessage::Text(frame)),
-                        // Every sender is gone: nothing more will come.
-                        Poll::Ready(None) => {
-                            this.state = OutState::Closing {
-                                reason: None,
-                                drain: false,
-                            };
-                            break;
-                        }
-                        Poll::Pending => break,
-                    }
-                }
-            }
-            OutState::Closing { reason, drain } => {
-                if drain {
-                    while let Ok(frame) = this.frames.try_recv() {
-                        this.encode(WsMessage::Text(frame));
-                    }
-                }
-                this.encode(WsMessage::Close(reason));
-                // Done: the stream ends once this last chunk is out.
-            }
-            OutState::Done => {
-                if this.buf.is_empty() {
-                    return Poll::Ready(None);
-                }
-            }
-        }
-        if let OutState::Closing { .. } = this.state {
-            // Close right away in this same poll.
-            cx.waker().wake_by_ref();
-        }
-        if this.buf.is_empty() {
-            Poll::Pending
-        } else {
-            Poll::Ready(Some(Ok(this.buf.split().freeze())))
-        }
-    }
-}
-
 impl Session {
     /// Queue a frame for this connection. A full queue means the client is not
     /// reading: close it like a room would.
     fn send(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(frame) {
-            self.close_slow_consumer(ctx);
+            self.close(Close::SlowConsumer, ctx);
         }
     }
 
@@ -276,28 +151,19 @@ impl Session {
         self.send(refusal.frame(room, reference), ctx);
     }
 
-    /// End the connection with a close frame (after what is queued, if `drain`).
-    fn close(&mut self, code: CloseCode, why: &str, drain: bool, ctx: &mut Context<Self>) {
+    /// End the connection with a close frame (after what is queued, unless the
+    /// reason says otherwise).
+    fn close(&mut self, why: Close, ctx: &mut Context<Self>) {
+        if why == Close::SlowConsumer {
+            tracing::warn!(parent: &self.span, "closing slow consumer (outbound queue full)");
+        }
         if let Some(closer) = self.closer.take() {
             let _ = closer.send(Closing {
-                reason: Some(CloseReason {
-                    code,
-                    description: Some(why.to_owned()),
-                }),
-                drain,
+                reason: Some(why.reason()),
+                drain: why.drain(),
             });
         }
         ctx.stop();
-    }
-
-    fn close_slow_consumer(&mut self, ctx: &mut Context<Self>) {
-        tracing::warn!(parent: &self.span, "closing slow consumer (outbound queue full)");
-        self.close(
-            CloseCode::Policy,
-            "slow consumer: outbound queue overflowed",
-            false,
-            ctx,
-        );
     }
 
     fn conn(&self, ctx: &Context<Self>) -> Conn {
@@ -317,12 +183,7 @@ impl Session {
             }
             Err(rejected) => {
                 let malformed = rejected.refusal.code == ErrorCode::BadRequest;
-                self.refuse(
-                    &rejected.refusal,
-                    rejected.room.as_deref(),
-                    rejected.reference.as_deref(),
-                    ctx,
-                );
+                self.send(rejected.frame(), ctx);
                 if malformed {
                     self.bad_frame(ctx);
                 }
@@ -335,7 +196,7 @@ impl Session {
         self.bad_frames += 1;
         if self.bad_frames >= self.shared.limits.max_bad_frames {
             tracing::info!(parent: &self.span, bad_frames = self.bad_frames, "closing after too many bad frames");
-            self.close(CloseCode::Policy, "too many bad frames", true, ctx);
+            self.close(Close::BadFrames, ctx);
         }
     }
 
@@ -392,7 +253,7 @@ impl Session {
         let window = self.shared.drain_window.as_millis().max(1) as u64;
         let delay = spread(self.id, window);
         ctx.run_later(Duration::from_millis(delay), |act, ctx| {
-            let rooms: Vec<String> = act.rooms.keys().cloned().collect();
+            let rooms: Vec<RoomId> = act.rooms.keys().cloned().collect();
             for room in &rooms {
                 let left = protocol::encode(&ServerFrame::Left {
                     room,
@@ -402,12 +263,7 @@ impl Session {
             }
             let after_ms = 250 + spread(act.id.rotate_left(17), 1_000);
             act.send(protocol::encode(&ServerFrame::Reconnect { after_ms }), ctx);
-            act.close(
-                CloseCode::Restart,
-                "server restarting; reconnect",
-                true,
-                ctx,
-            );
+            act.close(Close::Restart, ctx);
         });
     }
 
@@ -416,7 +272,7 @@ impl Session {
         self.refuse(&refusal, Some(room), reference, ctx);
     }
 
-    fn join(&mut self, room: String, reference: Option<String>, ctx: &mut Context<Self>) {
+    fn join(&mut self, room: RoomId, reference: Option<String>, ctx: &mut Context<Self>) {
         if !self.rooms.contains_key(&room)
             && self.rooms.len() >= self.shared.limits.max_rooms_per_connection
         {
@@ -449,7 +305,7 @@ impl Session {
 
     fn react(
         &mut self,
-        room: String,
+        room: RoomId,
         emoji: String,
         reference: Option<String>,
         ctx: &mut Context<Self>,
@@ -488,8 +344,8 @@ impl Session {
 
     fn history(
         &mut self,
-        room: String,
-        before: Option<String>,
+        room: RoomId,
+        before: Option<MessageId>,
         limit: u64,
         reference: Option<String>,
         ctx: &mut Context<Self>,
@@ -498,8 +354,8 @@ impl Session {
             return self.not_joined(&room, reference.as_deref(), ctx);
         }
         let request = self.shared.store.send(LoadHistory {
-            room: room.clone(),
-            before,
+            room: room.to_string(),
+            before: before.map(MessageId::into_string),
             limit,
         });
         ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
@@ -526,7 +382,7 @@ impl Session {
 
     fn moderate(
         &mut self,
-        room: String,
+        room: RoomId,
         action: ModAction,
         reference: Option<String>,
         ctx: &mut Context<Self>,
@@ -538,24 +394,21 @@ impl Session {
             );
             return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
         }
-        let request = self.shared.registry.send(RoomCommand {
+        let request = self.shared.registry.send(ForRoom {
             room: room.clone(),
-            kind: CommandKind::Moderate {
+            msg: Moderate {
                 by: self.user.id.clone(),
                 action,
             },
         });
         ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
             let frame = match res {
-                Ok(Ok(CommandOutcome::Done { id })) => protocol::encode(&ServerFrame::Ack {
+                Ok(Ok(id)) => protocol::encode(&ServerFrame::Ack {
                     reference: reference.as_deref(),
                     id: &id,
                 }),
-                Ok(Ok(CommandOutcome::Info(_))) | Err(_) => {
-                    Refusal::new(ErrorCode::Internal, "moderation failed")
-                        .frame(Some(&room), reference.as_deref())
-                }
-                Ok(Err(refusal)) => refusal.frame(Some(&room), reference.as_deref()),
+                Ok(Err(_)) | Err(_) => Refusal::new(ErrorCode::Internal, "moderation failed")
+                    .frame(Some(&room), reference.as_deref()),
             };
             act.send(frame, ctx);
         }));
@@ -599,7 +452,7 @@ impl Actor for Session {
         ctx.run_interval(check, move |act, ctx| {
             if act.last_seen.elapsed() >= act.shared.limits.idle_timeout() {
                 tracing::info!(parent: &act.span, "closing idle connection");
-                act.close(CloseCode::Normal, "idle timeout", true, ctx);
+                act.close(Close::Idle, ctx);
                 return;
             }
             if last_ping.elapsed() >= heartbeat {
@@ -644,21 +497,18 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
             Ok(AggregatedMessage::Pong(_)) => self.last_seen = Instant::now(),
             Ok(AggregatedMessage::Close(reason)) => {
                 let code = reason.map(|r| r.code).unwrap_or(CloseCode::Normal);
-                self.close(code, "", true, ctx);
+                self.close(Close::Echo(code), ctx);
             }
             Err(err) => {
                 let too_big = matches!(err, ProtocolError::Overflow)
                     || matches!(&err, ProtocolError::Io(e) if e.to_string().contains("maximum continuation size"));
                 if too_big {
                     tracing::info!(parent: &self.span, "closing: frame larger than {} bytes", self.shared.limits.max_frame_bytes);
-                    let why = format!(
-                        "frame larger than {} bytes",
-                        self.shared.limits.max_frame_bytes
-                    );
-                    self.close(CloseCode::Size, &why, true, ctx);
+                    let max = self.shared.limits.max_frame_bytes;
+                    self.close(Close::TooBig { max }, ctx);
                 } else {
                     tracing::info!(parent: &self.span, error = %err, "closing on a WebSocket protocol error");
-                    self.close(CloseCode::Protocol, "protocol error", true, ctx);
+                    self.close(Close::Protocol, ctx);
                 }
             }
         }
@@ -674,7 +524,7 @@ impl Handler<Detached> for Session {
     fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
         self.rooms.remove(&msg.room);
         if msg.close == Some(CloseCause::SlowConsumer) {
-            self.close_slow_consumer(ctx);
+            self.close(Close::SlowConsumer, ctx);
         }
     }
 }

@@ -1,0 +1,166 @@
+//! Server → client frames (contract §2): every frame as a borrowed serde
+//! type, serialised once by [`encode`] into a shared [`Frame`].
+//!
+//! Broadcast frames are serialised once and the same refcounted bytes go to
+//! every receiver; nothing here knows who receives them.
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::refusal::ErrorCode;
+
+/// A serialised server frame, ready for the socket. Cloning it is a refcount bump.
+pub type Frame = ByteString;
+
+/// A chat message as it travels and is stored. Serialised as a `message` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room: String,
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    pub text: String,
+    pub ts: i64,
+    pub badges: Vec<String>,
+}
+
+/// The user object of `welcome`.
+#[derive(Debug, Serialize)]
+pub struct WelcomeUser<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub anonymous: bool,
+    #[serde(rename = "mod")]
+    pub moderates: &'a [String],
+}
+
+/// Why a connection left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    Leave,
+    Banned,
+    Shutdown,
+}
+
+/// Every frame the server sends. Borrowed, so building one costs no copies.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Welcome {
+        user: WelcomeUser<'a>,
+        node: &'a str,
+        heartbeat_ms: u64,
+    },
+    Joined {
+        room: &'a str,
+        viewers: u64,
+        slow_mode: u64,
+        /// Pre-serialised `[<message>…]`, shared by every join until it changes.
+        recent: &'a RawValue,
+    },
+    Left {
+        room: &'a str,
+        reason: LeftReason,
+    },
+    Message(&'a ChatMessage),
+    Ack {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        id: &'a str,
+    },
+    Reactions {
+        room: &'a str,
+        counts: &'a serde_json::Map<String, serde_json::Value>,
+    },
+    Viewers {
+        room: &'a str,
+        count: u64,
+    },
+    Deleted {
+        room: &'a str,
+        id: &'a str,
+        by: &'a str,
+    },
+    Moderation {
+        room: &'a str,
+        action: &'a str,
+        user: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        by: &'a str,
+    },
+    SlowMode {
+        room: &'a str,
+        seconds: u64,
+    },
+    Event {
+        room: &'a str,
+        name: &'a str,
+        data: &'a RawValue,
+    },
+    History {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        room: &'a str,
+        /// `[<message>…]` as made by [`encode_message_list`].
+        messages: &'a RawValue,
+    },
+    Pong {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        ts: i64,
+    },
+    Error {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    Reconnect {
+        after_ms: u64,
+    },
+}
+
+/// Serialise a frame once. Serialising these types cannot fail (no maps with
+/// non-string keys, no fallible `Serialize` impls), so a failure is a bug; it is
+/// logged and turned into an `internal` error frame rather than a panic.
+pub fn encode(frame: &ServerFrame<'_>) -> Frame {
+    match serde_json::to_string(frame) {
+        Ok(s) => ByteString::from(s),
+        Err(err) => {
+            tracing::error!(error = %err, "failed to serialise a server frame");
+            ByteString::from_static(
+                r#"{"type":"error","code":"internal","message":"server failed to encode a frame"}"#,
+            )
+        }
+    }
+}
+
+/// Serialise a list of messages as one JSON array of `message` frames, for
+/// `joined.recent`, `history` and the server API.
+pub fn encode_message_list<'a>(messages: impl Iterator<Item = &'a ChatMessage>) -> Box<RawValue> {
+    let frames: Vec<ServerFrame<'_>> = messages.map(ServerFrame::Message).collect();
+    serde_json::to_string(&frames)
+        .ok()
+        .and_then(|s| RawValue::from_string(s).ok())
+        .unwrap_or_else(empty_list)
+}
+
+/// `{}` as a raw JSON value.
+pub fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_default()
+}
+
+/// `[]` as a raw JSON value.
+pub fn empty_list() -> Box<RawValue> {
+    // unwrap-free: "[]" is valid JSON, and from_string only fails on invalid JSON.
+    RawValue::from_string("[]".to_owned()).unwrap_or_default()
+}

@@ -1,0 +1,582 @@
+//! Room actor: one per live stream room. Every decision about a room is made
+//! here, in one place and in one order: who is a member, the viewer count, the
+//! last messages, the reactions of the current window, the message rate
+//! limits, slow mode, timeouts and bans.
+//!
+//! The actor is glue; each job has its own part:
+//! [`members`] (membership and fan-out), [`moderation`] (the rules, as pure
+//! functions returning effects), [`reactions`], [`presence`] (other nodes'
+//! counts and coalescing), [`recent`] and [`analytics`]. Every message a room
+//! handles is in [`msg`].
+//!
+//! The room must not touch sockets or the database directly: it hands frames
+//! to sessions' queues and writes to the store actor, which batches them. It
+//! talks up to the registry only through the [`RoomHooks`] it was given.
+
+pub mod analytics;
+pub mod members;
+pub mod moderation;
+pub mod msg;
+pub mod presence;
+pub mod reactions;
+pub mod recent;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::WeakAddr;
+use actix::prelude::*;
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::auth::Identity;
+use crate::bridge::{self, ClusterEvent, RedisBridge};
+use crate::metrics::{self, METRICS};
+use crate::protocol::{self, ChatMessage, ErrorCode, ModAction, Refusal, RoomId, ServerFrame};
+use crate::store::{self, Store, Write};
+
+use analytics::PeriodStats;
+pub use members::{CloseCause, Conn, ConnId, Detached, Members};
+use moderation::{Effects, ModState, Taken, Unlist};
+pub use msg::{
+    Info, Join, Leave, Moderate, Post, PostAs, PublishEvent, React, RoomHooks, RoomIdle, RoomInfo,
+    RoomViewers, TryStop, WatchViewers,
+};
+use presence::{Coalescer, RemoteCounts};
+use reactions::Reactions;
+use recent::Recent;
+
+/// Settings every room shares.
+#[derive(Clone)]
+pub struct RoomConfig {
+    /// Messages kept in memory and sent in `joined.recent`.
+    pub recent: usize,
+    pub reaction_window: Duration,
+    pub viewers_interval: Duration,
+    pub idle_grace: Duration,
+    /// The configured emoji set; reactions carry an index into it.
+    pub emojis: Arc<[String]>,
+    /// Messages per user per room (GCRA).
+    pub message_quota: Quota,
+    /// System messages and events from the server API, per room.
+    pub api_quota: Quota,
+    /// The cluster bridge, when `redis.url` is set.
+    pub bridge: Option<Addr<RedisBridge>>,
+    /// How often, at most, this node tells the cluster its count in a room changed.
+    pub presence_interval: Duration,
+    /// How long another node's count stands without a refresh.
+    pub presence_ttl: Duration,
+    /// Length of an analytics snapshot period (a minute in production).
+    pub snapshot_period: Duration,
+    pub store: Addr<Store>,
+}
+
+impl RoomConfig {
+    /// "`count` per `window`, burst `count`" as a governor quota.
+    pub fn quota(count: u32, window: Duration) -> Quota {
+        let count = NonZeroU32::new(count.max(1)).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(window / count.get())
+            .unwrap_or_else(|| Quota::per_second(count))
+            .allow_burst(count)
+    }
+}
+
+/// Tells room actors apart across restarts of the same room id.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+pub struct Room {
+    id: RoomId,
+    /// This actor's number: a room stopped and started again is a new instance.
+    instance: u64,
+    cfg: RoomConfig,
+    hooks: RoomHooks,
+    members: Members,
+    peak: u64,
+    recent: Recent,
+    ids: ulid::Generator,
+    moderation: ModState,
+    api_limiter: governor::DefaultDirectRateLimiter,
+    reactions: Reactions,
+    remote: RemoteCounts,
+    /// This node's count as last told to the cluster.
+    presence: Coalescer,
+    /// The viewer count as last broadcast.
+    viewers: Coalescer,
+    idle: Option<SpawnHandle>,
+    /// This period's analytics, written as a snapshot when it ends.
+    stats: PeriodStats,
+    /// Server-Sent-Events streams of the viewer count.
+    watchers: Vec<mpsc::Sender<u64>>,
+    /// Our own address, to tell ourselves about members dropped mid-broadcast.
+    me: Option<WeakAddr<Room>>,
+    span: tracing::Span,
+}
+
+impl Room {
+    pub fn new(id: RoomId, cfg: RoomConfig, hooks: RoomHooks) -> Self {
+        let span = tracing::info_span!("room", room = %id);
+        Room {
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            members: Members::new(id.clone()),
+            peak: 0,
+            recent: Recent::new(cfg.recent),
+            ids: ulid::Generator::new(),
+            moderation: ModState::new(cfg.message_quota),
+            api_limiter: RateLimiter::direct(cfg.api_quota),
+            reactions: Reactions::new(cfg.emojis.clone()),
+            remote: RemoteCounts::default(),
+            presence: Coalescer::new(cfg.presence_interval),
+            viewers: Coalescer::new(cfg.viewers_interval),
+            idle: None,
+            stats: PeriodStats::default(),
+            watchers: Vec::new(),
+            me: None,
+            span,
+            id,
+            cfg,
+            hooks,
+        }
+    }
+
+    /// Connections joined to the room on every node: ours plus what the others last said.
+    fn viewers(&self) -> u64 {
+        self.members.len() as u64 + self.remote.total()
+    }
+
+    fn info(&self) -> RoomInfo {
+        RoomInfo {
+            room: self.id.to_string(),
+            viewers: self.viewers(),
+            peak: self.peak,
+            slow_mode: self.moderation.slow_mode(),
+        }
+    }
+
+    /// Push one frame to every member (members too slow for it are dropped).
+    fn broadcast(&mut self, frame: &protocol::Frame) {
+        if self.members.broadcast(frame) > 0 {
+            self.membership_changed();
+        }
+    }
+
+    /// Push a frame to one member.
+    fn send_to(&mut self, conn: ConnId, frame: protocol::Frame) {
+        if self.members.send_to(conn, frame) > 0 {
+            self.membership_changed();
+        }
+    }
+
+    /// Members were removed outside a join or leave (too slow, banned): have the
+    /// count broadcast and the idle timer checked, from a handler that has the context.
+    fn membership_changed(&self) {
+        if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {
+            me.do_send(msg::MembershipChanged);
+        }
+    }
+
+    /// The count changed: broadcast it now, or once the interval since the last one has passed.
+    fn viewers_changed(&mut self, ctx: &mut Context<Self>) {
+        self.peak = self.peak.max(self.viewers());
+        self.presence_changed(ctx);
+        self.stats.observe(protocol::now_ms(), self.viewers());
+        let Some(wait) = self.viewers.schedule(Instant::now()) else {
+            return;
+        };
+        ctx.run_later(wait, |act, ctx| {
+            let count = act.viewers();
+            if let Some(count) = act.viewers.fire(count, Instant::now()) {
+                let frame = protocol::encode(&ServerFrame::Viewers {
+                    room: &act.id,
+                    count,
+                });
+                act.broadcast(&frame);
+                act.hooks.viewers.do_send(RoomViewers {
+                    room: act.id.clone(),
+                    count,
+                });
+                act.watchers.retain(|w| match w.try_send(count) {
+                    Ok(()) | Err(TrySendError::Full(_)) => true,
+                    Err(TrySendError::Closed(_)) => false,
+                });
+            }
+            act.check_idle(ctx);
+        });
+    }
+
+    /// Tell the cluster our local count, at most once per presence interval.
+    fn presence_changed(&mut self, ctx: &mut Context<Self>) {
+        if self.cfg.bridge.is_none() {
+            return;
+        }
+        let Some(wait) = self.presence.schedule(Instant::now()) else {
+            return;
+        };
+        ctx.run_later(wait, |act, _| {
+            let local = act.members.len() as u64;
+            if let Some(count) = act.presence.fire(local, Instant::now())
+                && let Some(bridge) = &act.cfg.bridge
+            {
+                bridge.do_send(bridge::LocalCount {
+                    room: act.id.clone(),
+                    count,
+                });
+            }
+        });
+    }
+
+    /// Start the idle timer when the last member left; the registry stops us after it.
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        if !self.members.is_empty() || !self.watchers.is_empty() {
+            if let Some(h) = self.idle.take() {
+                ctx.cancel_future(h);
+            }
+            return;
+        }
+        if self.idle.is_some() {
+            return;
+        }
+        self.idle = Some(ctx.run_later(self.cfg.idle_grace, |act, ctx| {
+            act.idle = None;
+            if act.members.is_empty() && act.watchers.is_empty() {
+                act.hooks.idle.do_send(RoomIdle {
+                    room: act.id.clone(),
+                    addr: ctx.address(),
+                });
+            }
+        }));
+    }
+
+    /// A request from outside (the server API, a moderator): an empty room
+    /// that is used restarts its idle grace.
+    fn touched(&mut self, ctx: &mut Context<Self>) {
+        if self.members.is_empty()
+            && let Some(h) = self.idle.take()
+        {
+            ctx.cancel_future(h);
+        }
+        self.check_idle(ctx);
+    }
+
+    /// A new id: a ULID, monotonic within this room (messages and actions sort in
+    /// the order the room accepted them, even within one millisecond).
+    fn next_id(&mut self) -> String {
+        self.ids
+            .generate()
+            .unwrap_or_else(|_| ulid::Ulid::generate())
+            .to_string()
+    }
+
+    fn persist(&self, write: Write) {
+        self.cfg.store.do_send(store::Persist { write });
+    }
+
+    /// Publish an event of this node's to the other nodes. The event is only
+    /// built when there is a cluster to send it to: a single node pays nothing.
+    fn publish_cluster(&self, event: impl FnOnce() -> ClusterEvent) {
+        if let Some(bridge) = &self.cfg.bridge {
+            bridge.do_send(bridge::Publish {
+                room: self.id.clone(),
+                event: event(),
+            });
+        }
+    }
+
+    /// The server API's own limit on system messages and events in this room.
+    fn check_api_rate(&self) -> Result<(), Refusal> {
+        self.api_limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Refusal::retry(
+                ErrorCode::RateLimited,
+                "too many server API posts to this room; slow down",
+                wait.as_millis() as u64 + 1,
+            )
+        })
+    }
+
+    /// Accept a message: give it an id, ack it to its sender (the ack goes first,
+    /// so the sender learns the id before its own message), send it to everyone,
+    /// keep it in `recent` and hand it to the store.
+    fn publish(
+        &mut self,
+        user: &Identity,
+        badges: Vec<String>,
+        text: String,
+        ack_to: Option<(ConnId, Option<&str>)>,
+    ) -> Arc<ChatMessage> {
+        let id = self.next_id();
+        if let Some((conn_id, reference)) = ack_to {
+            let ack = protocol::encode(&ServerFrame::Ack { reference, id: &id });
+            self.send_to(conn_id, ack);
+        }
+        let msg = Arc::new(ChatMessage {
+            room: self.id.to_string(),
+            id,
+            user: user.id.clone(),
+            name: user.name.clone(),
+            text,
+            ts: protocol::now_ms(),
+            badges,
+        });
+        metrics::inc(&METRICS.messages_in);
+        self.persist(Write::Message(msg.clone()));
+        self.publish_cluster(|| ClusterEvent::Message {
+            msg: (*msg).clone(),
+        });
+        self.deliver(msg.clone());
+        msg
+    }
+
+    /// A message accepted here or on another node: to every member, and into `recent`.
+    fn deliver(&mut self, msg: Arc<ChatMessage>) {
+        self.stats.messages += 1;
+        let frame = protocol::encode(&ServerFrame::Message(&msg));
+        self.broadcast(&frame);
+        self.recent.push(msg);
+    }
+
+    /// A platform event, from the API here or from another node.
+    fn deliver_event(&mut self, name: &str, data: &serde_json::value::RawValue) {
+        let frame = protocol::encode(&ServerFrame::Event {
+            room: &self.id,
+            name,
+            data,
+        });
+        self.broadcast(&frame);
+    }
+
+    /// Send the reactions of the window that just ended, if there were any:
+    /// ours and those other nodes reported, in one frame; ours also to the cluster.
+    fn flush_reactions(&mut self) {
+        let Some(window) = self.reactions.take_window() else {
+            return;
+        };
+        if let Some(counts) = window.local {
+            self.publish_cluster(|| ClusterEvent::Reactions { counts });
+        }
+        let frame = protocol::encode(&ServerFrame::Reactions {
+            room: &self.id,
+            counts: &window.counts,
+        });
+        self.broadcast(&frame);
+    }
+
+    /// A moderator action taken on this node: apply it, store it, tell the
+    /// cluster. Answers the id to ack.
+    fn moderate(&mut self, by: &str, action: ModAction) -> String {
+        metrics::inc(&METRICS.moderation_actions);
+        self.publish_cluster(|| ClusterEvent::Moderation {
+            by: by.to_owned(),
+            action: action.clone(),
+        });
+        let effects = self.apply_moderation(by, action);
+        for write in effects.writes {
+            self.persist(write);
+        }
+        effects.ack_id
+    }
+
+    /// Apply a moderator action here, wherever it was taken: change the state
+    /// and carry out its effects on members and `recent`. The caller decides
+    /// whether to store the effects' writes (only the origin node does).
+    fn apply_moderation(&mut self, by: &str, action: ModAction) -> Effects {
+        tracing::info!(parent: &self.span, by, action = action.name(), "moderation");
+        let action_id = self.next_id();
+        let author = match &action {
+            ModAction::Delete { id } => self.recent.author_of(id).map(str::to_owned),
+            _ => None,
+        };
+        let taken = Taken {
+            room: &self.id,
+            by,
+            action_id,
+            now: protocol::now_ms(),
+            author: author.as_deref(),
+        };
+        let effects = self.moderation.apply(taken, action);
+        if let Some(user) = &effects.evict {
+            self.remove_user(user);
+        }
+        match &effects.unlist {
+            Unlist::Nothing => false,
+            Unlist::Message(id) => self.recent.remove_id(id),
+            Unlist::User(user) => self.recent.remove_user(user),
+        };
+        self.broadcast(&effects.announce);
+        effects
+    }
+
+    /// Remove every connection of `user` (a ban): `left` with reason `banned` to each.
+    fn remove_user(&mut self, user: &str) {
+        let left = protocol::encode(&ServerFrame::Left {
+            room: &self.id,
+            reason: protocol::LeftReason::Banned,
+        });
+        if self.members.remove_user(user, &left) > 0 {
+            self.membership_changed();
+        }
+    }
+
+    /// The analytics period ended: store its snapshot (if anything happened) and start the next.
+    fn close_period(&mut self) {
+        let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
+        let now = protocol::now_ms();
+        let end = now - now % period;
+        if let Some(snap) = self.stats.close(end, &self.id) {
+            self.persist(Write::Snapshot(snap));
+        }
+        self.stats = PeriodStats::starting(end, now, self.viewers());
+    }
+
+    /// Take what the store holds for this room (at start, and on a resync).
+    fn load(&mut self, snapshot: store::RoomSnapshot, with_recent: bool) {
+        let store::RoomSnapshot {
+            recent,
+            bans,
+            timeouts,
+            slow_mode,
+        } = snapshot;
+        if with_recent {
+            self.recent.replace(recent);
+        }
+        let newly_banned = self.moderation.load(moderation::Loaded {
+            bans,
+            timeouts,
+            slow_mode,
+        });
+        for user in newly_banned {
+            self.remove_user(&user);
+        }
+    }
+
+    /// Timers every room runs while it lives.
+    fn start_timers(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.cfg.reaction_window, |act, _| act.flush_reactions());
+        // Analytics: close each period on its wall-clock boundary.
+        let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
+        let now = protocol::now_ms();
+        self.stats = PeriodStats::starting(now - now % period, now, self.viewers());
+        let first = Duration::from_millis((period - now % period) as u64);
+        ctx.run_later(first, move |act, ctx| {
+            act.close_period();
+            ctx.run_interval(Duration::from_millis(period as u64), |act, _| {
+                act.close_period()
+            });
+        });
+        // SSE streams that went away stop keeping the room alive.
+        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
+            let before = act.watchers.len();
+            act.watchers.retain(|w| !w.is_closed());
+            if act.watchers.len() != before {
+                act.check_idle(ctx);
+            }
+        });
+        // Forget rate-limit state of users quiet long enough to be full again.
+        ctx.run_interval(Duration::from_secs(60), |act, _| {
+            act.moderation.prune(protocol::now_ms());
+        });
+    }
+
+    /// In a cluster: subscribe to the room's channel and learn the other
+    /// nodes' counts before the first join is handled.
+    fn join_cluster(&mut self, ctx: &mut Context<Self>) {
+        let Some(bridge) = self.cfg.bridge.clone() else {
+            return;
+        };
+        let online = bridge.send(bridge::RoomOnline {
+            room: self.id.clone(),
+            instance: self.instance,
+            events: ctx.address().recipient(),
+            resync: ctx.address().recipient(),
+        });
+        ctx.wait(online.into_actor(self).map(|res, act, _| {
+            if let Ok(counts) = res {
+                act.remote.replace(counts, Instant::now());
+            }
+        }));
+        // Another node that stops refreshing its count drops out after the TTL.
+        let every = (self.cfg.presence_ttl / 5).max(Duration::from_millis(100));
+        ctx.run_interval(every, |act, ctx| {
+            if act.remote.expire(act.cfg.presence_ttl) {
+                act.viewers_changed(ctx);
+            }
+        });
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Messages from sessions and the registry must never block their senders.
+        ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
+        metrics::inc(&METRICS.rooms);
+        self.me = Some(ctx.address().downgrade());
+        // Load the room's state before handling anything else (joins wait in the mailbox).
+        let load = self.cfg.store.send(store::LoadRoom {
+            room: self.id.to_string(),
+            recent: self.cfg.recent as u64,
+        });
+        ctx.wait(load.into_actor(self).map(|res, act, _| match res {
+            Ok(Ok(snapshot)) => act.load(snapshot, true),
+            Ok(Err(err)) => {
+                tracing::error!(parent: &act.span, error = %err, "could not load room state; starting empty")
+            }
+            Err(err) => {
+                tracing::error!(parent: &act.span, error = %err, "store unreachable; starting empty")
+            }
+        }));
+        self.join_cluster(ctx);
+        self.start_timers(ctx);
+        self.check_idle(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::dec(&METRICS.rooms);
+        if let Some(bridge) = &self.cfg.bridge {
+            bridge.do_send(bridge::RoomOffline {
+                room: self.id.clone(),
+                instance: self.instance,
+            });
+        }
+        tracing::debug!(parent: &self.span, "room stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::DefaultKeyedRateLimiter;
+
+    #[test]
+    fn five_per_ten_seconds_is_a_burst_of_five_then_one_every_two_seconds() {
+        let quota = RoomConfig::quota(5, Duration::from_secs(10));
+        assert_eq!(quota.burst_size().get(), 5);
+        assert_eq!(quota.replenish_interval(), Duration::from_secs(2));
+        let limiter: DefaultKeyedRateLimiter<String> = RateLimiter::keyed(quota);
+        let user = "u".to_owned();
+        for _ in 0..5 {
+            assert!(limiter.check_key(&user).is_ok());
+        }
+        let wait = limiter
+            .check_key(&user)
+            .unwrap_err()
+            .wait_time_from(DefaultClock::default().now());
+        // The sixth must wait for one replenishment: just under 2 s.
+        assert!(
+            wait <= Duration::from_secs(2) && wait > Duration::from_millis(1900),
+            "{wait:?}"
+        );
+        // Another user is not affected.
+        assert!(limiter.check_key(&"v".to_owned()).is_ok());
+    }
+
+    #[test]
+    fn twenty_reactions_per_second_quota() {
+        let quota = RoomConfig::quota(20, Duration::from_secs(1));
+        assert_eq!(quota.burst_size().get(), 20);
+        assert_eq!(quota.replenish_interval(), Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,124 @@
+//! Moderation: bans, timeouts, slow mode, and the moderation log. Callers are
+//! the platform or a moderator of the room (see `RoomModerator`).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{LimitQuery, ask_room};
+use crate::protocol::{ModAction, UserId};
+use crate::room::Moderate;
+use crate::routes::extract::RoomModerator;
+use crate::routes::{ApiError, AppState};
+use crate::store::LoadModerationLog;
+
+/// Most moderation log entries one call returns.
+pub const MODERATION_LOG_MAX: u64 = 500;
+
+/// Check an action and have the room apply it; answers the id it acks with.
+async fn act(
+    state: &AppState,
+    caller: RoomModerator,
+    action: ModAction,
+) -> Result<String, ApiError> {
+    let action = action.validate()?;
+    let msg = Moderate {
+        by: caller.by,
+        action,
+    };
+    ask_room(state, caller.room, msg).await
+}
+
+#[derive(Deserialize)]
+pub struct BanBody {
+    user: String,
+    reason: Option<String>,
+}
+
+/// `POST /api/rooms/{room}/bans`: 201 `{"id"}`.
+pub async fn ban(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<BanBody>,
+) -> Result<HttpResponse, ApiError> {
+    let BanBody { user, reason } = body.into_inner();
+    let user = UserId::parse(user)?;
+    let id = act(&state, caller, ModAction::Ban { user, reason }).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
+}
+
+/// `DELETE /api/rooms/{room}/bans/{user}`: 204 (lifts a timeout too).
+pub async fn unban(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let user = UserId::parse(path.into_inner().1)?;
+    act(&state, caller, ModAction::Unban { user }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+pub struct TimeoutBody {
+    user: String,
+    seconds: u64,
+    reason: Option<String>,
+}
+
+/// `POST /api/rooms/{room}/timeouts`: 201 `{"id"}`.
+pub async fn timeout(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<TimeoutBody>,
+) -> Result<HttpResponse, ApiError> {
+    let TimeoutBody {
+        user,
+        seconds,
+        reason,
+    } = body.into_inner();
+    let action = ModAction::Timeout {
+        user: UserId::parse(user)?,
+        seconds,
+        reason,
+    };
+    let id = act(&state, caller, action).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+pub struct SlowModeBody {
+    seconds: u64,
+}
+
+/// `PUT /api/rooms/{room}/slow_mode`: 200 `{"room","slow_mode"}`.
+pub async fn slow_mode(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<SlowModeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let seconds = body.seconds;
+    let room = caller.room.clone();
+    act(&state, caller, ModAction::SlowMode { seconds }).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "room": room, "slow_mode": seconds })))
+}
+
+/// `GET /api/rooms/{room}/moderation?limit=50`: the log, newest first.
+pub async fn log(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    query: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MODERATION_LOG_MAX).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1-{MODERATION_LOG_MAX}"
+        )));
+    }
+    let actions = state
+        .store
+        .send(LoadModerationLog {
+            room: caller.room.into_string(),
+            limit,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "actions": actions })))
+}

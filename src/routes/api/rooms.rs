@@ -1,0 +1,76 @@
+//! Rooms: the live-rooms list, one room's info, and the public viewer-count
+//! stream (Server-Sent Events).
+
+use actix_web::{HttpResponse, web};
+
+use super::{LimitQuery, ask_room};
+use crate::registry::ListRooms;
+use crate::room::{Info, WatchViewers};
+use crate::routes::extract::{Platform, RoomPath};
+use crate::routes::{ApiError, AppState};
+
+/// SSE keep-alive comment interval (proxies close silent streams).
+const SSE_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `GET /api/rooms?limit=20`: live rooms by viewers, cluster-wide.
+pub async fn list(
+    _: Platform,
+    state: web::Data<AppState>,
+    query: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1-1000".to_owned()));
+    }
+    let rooms = state
+        .registry
+        .send(ListRooms {
+            limit: limit as usize,
+        })
+        .await?;
+    let rooms: Vec<_> = rooms
+        .into_iter()
+        .map(|(room, viewers)| serde_json::json!({ "room": room, "viewers": viewers }))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "rooms": rooms })))
+}
+
+/// `GET /api/rooms/{room}`: viewers, peak, slow mode.
+pub async fn info(
+    _: Platform,
+    RoomPath(room): RoomPath,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let info = ask_room(&state, room, Info).await?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// `GET /api/rooms/{room}/viewers/stream`, public (no auth, CORS open):
+/// `event: viewers` with the count at once and on every change (coalesced like
+/// `viewers` frames), keep-alive comments between.
+pub async fn viewers_stream(
+    RoomPath(room): RoomPath,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<u64>(4);
+    let first = ask_room(&state, room, WatchViewers { tx }).await?;
+    let event =
+        |count: u64| web::Bytes::from(format!("event: viewers\ndata: {{\"count\":{count}}}\n\n"));
+    let stream =
+        futures_util::stream::unfold((Some(first), rx), move |(first, mut rx)| async move {
+            if let Some(count) = first {
+                return Some((Ok::<_, actix_web::Error>(event(count)), (None, rx)));
+            }
+            match tokio::time::timeout(SSE_KEEPALIVE, rx.recv()).await {
+                Ok(Some(count)) => Some((Ok(event(count)), (None, rx))),
+                Ok(None) => None, // the room went away
+                Err(_) => Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (None, rx))),
+            }
+        });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}

@@ -1,0 +1,130 @@
+//! Request extractors for the server API: who is calling ([`Platform`],
+//! [`RoomModerator`]) and which room the path names ([`RoomPath`]). A handler
+//! that takes one of these starts with the check done.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::{ApiError, AppState};
+use crate::protocol::RoomId;
+
+/// The moderator name the platform's backend acts under.
+pub const PLATFORM_MODERATOR: &str = "api";
+
+/// The bearer token of a request: `Authorization: Bearer …`.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Compare secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn state(req: &HttpRequest) -> Result<&AppState, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .map(|d| d.get_ref())
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("application state missing")))
+}
+
+/// The `{room}` of the path, parsed.
+pub struct RoomPath(pub RoomId);
+
+impl RoomPath {
+    fn of(req: &HttpRequest) -> Result<RoomId, ApiError> {
+        let room = req.match_info().get("room").unwrap_or_default();
+        RoomId::parse(room).map_err(ApiError::from)
+    }
+}
+
+impl FromRequest for RoomPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(RoomPath::of(req).map(RoomPath))
+    }
+}
+
+/// The platform's backend: bearer `api.key`.
+pub struct Platform;
+
+impl Platform {
+    fn check(req: &HttpRequest, state: &AppState) -> Result<Platform, ApiError> {
+        let Some(key) = state.api_key.as_ref().filter(|k| !k.expose().is_empty()) else {
+            return Err(ApiError::Unauthorized(
+                "the server API is disabled: no api.key is configured".to_owned(),
+            ));
+        };
+        match bearer(req) {
+            Some(token) if constant_time_eq(token.as_bytes(), key.expose().as_bytes()) => {
+                Ok(Platform)
+            }
+            Some(_) => Err(ApiError::Unauthorized("invalid API key".to_owned())),
+            None => Err(ApiError::Unauthorized(
+                "missing Authorization: Bearer <api key>".to_owned(),
+            )),
+        }
+    }
+}
+
+impl FromRequest for Platform {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(state(req).and_then(|s| Platform::check(req, s)))
+    }
+}
+
+/// The path's room, and who acts on it: the platform's backend, or a
+/// moderator of that room with their JWT.
+pub struct RoomModerator {
+    pub room: RoomId,
+    /// The name the action is logged under (`api` for the platform).
+    pub by: String,
+}
+
+impl RoomModerator {
+    fn check(req: &HttpRequest, state: &AppState) -> Result<RoomModerator, ApiError> {
+        let room = RoomPath::of(req)?;
+        let refused = match Platform::check(req, state) {
+            Ok(Platform) => {
+                return Ok(RoomModerator {
+                    room,
+                    by: PLATFORM_MODERATOR.to_owned(),
+                });
+            }
+            Err(e) => e,
+        };
+        // With no API key configured the whole server API is off (contract §4).
+        let Some(token) = bearer(req).filter(|_| state.api_key.is_some()) else {
+            return Err(refused);
+        };
+        match state.auth.verify(token) {
+            Ok(user) if user.moderates(&room) => Ok(RoomModerator { room, by: user.id }),
+            Ok(_) => Err(ApiError::Forbidden(
+                "you do not moderate this room".to_owned(),
+            )),
+            Err(e) => Err(ApiError::Unauthorized(format!(
+                "invalid API key or token: {e}"
+            ))),
+        }
+    }
+}
+
+impl FromRequest for RoomModerator {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(state(req).and_then(|s| RoomModerator::check(req, s)))
+    }
+}
