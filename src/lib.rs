@@ -29,6 +29,7 @@
 
 pub mod auth;
 pub mod bridge;
+pub mod hub;
 pub mod metrics;
 pub mod protocol;
 pub mod registry;

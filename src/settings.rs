@@ -112,6 +112,8 @@ pub struct Limits {
     pub max_rooms_per_connection: usize,
     pub max_bad_frames: u32,
     pub outbound_queue: usize,
+    pub outbound_bytes: usize,
+    pub write_timeout_s: u64,
     pub messages_per_window: u32,
     pub message_window_s: u64,
     pub reactions_per_second: u32,
@@ -201,6 +203,14 @@ impl Settings {
             "limits.max_frame_bytes must be >= 64"
         );
         anyhow::ensure!(l.outbound_queue >= 1, "limits.outbound_queue must be >= 1");
+        anyhow::ensure!(
+            l.outbound_bytes >= 4096,
+            "limits.outbound_bytes must be >= 4096"
+        );
+        anyhow::ensure!(
+            l.write_timeout_s >= 1,
+            "limits.write_timeout_s must be >= 1"
+        );
         anyhow::ensure!(
             l.messages_per_window >= 1 && l.message_window_s >= 1,
             "limits.messages_per_window and limits.message_window_s must be >= 1"

@@ -10,16 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::Duration;
-use tokio::sync::watch;
 
 use actix::{Actor, Addr};
 use actix_web::dev::Service as _;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 
 use crate::auth::Authenticator;
 use crate::bridge::RedisBridge;
+use crate::hub::Hub;
 use crate::metrics::METRICS;
 use crate::protocol::TextLimits;
 use crate::registry::Registry;
@@ -40,7 +40,7 @@ pub struct Application {
     store_status: Arc<StoreStatus>,
     bridge: Option<Addr<RedisBridge>>,
     draining: Arc<AtomicBool>,
-    drain_tx: watch::Sender<bool>,
+    hub: Hub,
     drain_window: Duration,
 }
 
@@ -115,10 +115,10 @@ impl Application {
         let registry = Registry::new(room_cfg).start();
 
         let draining = Arc::new(AtomicBool::new(false));
-        let (drain_tx, drain_rx) = watch::channel(false);
         let drain_window = Duration::from_secs(settings.server.drain_s);
+        let hub = Hub::default();
         let sessions = Arc::new(SessionShared {
-            draining: drain_rx,
+            hub: hub.clone(),
             drain_window,
             node_id: node_id.clone(),
             registry: registry.clone(),
@@ -143,46 +143,20 @@ impl Application {
         });
 
         let bridge_for_app = bridge.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap_fn(|req, srv| {
-                    // Every request gets an id on its log lines, and its duration
-                    // goes to /metrics (an upgrade counts until the upgrade).
-                    use tracing::Instrument as _;
-                    let span = tracing::info_span!(
-                        "request",
-                        request_id = %ulid::Ulid::generate(),
-                        method = %req.method(),
-                        path = %req.path(),
-                    );
-                    let started = std::time::Instant::now();
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await;
-                        let took = started.elapsed();
-                        crate::metrics::observe_http(took);
-                        if let Ok(r) = &res {
-                            tracing::debug!(
-                                status = r.status().as_u16(),
-                                took_us = took.as_micros() as u64,
-                                "request"
-                            );
-                        }
-                        res
-                    }
-                    .instrument(span)
-                })
-                .app_data(state.clone())
-                .configure(routes::configure)
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout_s)
-        .tcp_nodelay(settings.server.tcp_nodelay)
-        // We handle SIGTERM/SIGINT ourselves, to drain (see `run_until_stopped`).
-        .disable_signals();
+        let nodelay = settings.server.tcp_nodelay;
+        let mut builder = actix_server::Server::build()
+            .shutdown_timeout(settings.server.shutdown_timeout_s)
+            // We handle SIGTERM/SIGINT ourselves, to drain (see `run_until_stopped`).
+            .disable_signals();
         if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
+            builder = builder.workers(settings.server.workers);
         }
-        let server = server.listen(listener).context("failed to listen")?.run();
+        let server = builder
+            .listen("roomcast", listener, move || {
+                http_service(state.clone(), nodelay)
+            })
+            .context("failed to listen")?
+            .run();
         tracing::info!(node = %node_id, port, "roomcast listening");
         Ok(Application {
             port,
@@ -192,7 +166,7 @@ impl Application {
             store_status,
             bridge: bridge_for_app,
             draining,
-            drain_tx,
+            hub,
             drain_window,
         })
     }
@@ -229,7 +203,7 @@ impl Application {
                 tracing::info!(drain_s = self.drain_window.as_secs(), "shutdown signal: draining");
                 self.draining.store(true, Ordering::Release);
                 handle.pause().await; // stop accepting connections
-                let _ = self.drain_tx.send(true);
+                self.hub.drain();
                 // Every session leaves within the window; give them a little more to close.
                 let deadline = tokio::time::Instant::now() + self.drain_window + Duration::from_secs(2);
                 while METRICS.connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
@@ -259,6 +233,69 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The HTTP/1 service of one worker: the actix-web `App` for every request,
+/// and the WebSocket upgrade hook, which takes upgraded sockets out of the
+/// HTTP dispatcher (see `routes::ws`).
+fn http_service(
+    state: web::Data<AppState>,
+    nodelay: bool,
+) -> impl actix_service::ServiceFactory<
+    actix_rt::net::TcpStream,
+    Config = (),
+    Response = (),
+    Error = actix_http::error::DispatchError,
+    InitError = (),
+> {
+    use actix_service::{
+        IntoServiceFactory as _, ServiceFactoryExt as _, fn_factory, fn_service, map_config,
+    };
+    let ws_state = state.clone();
+    let upgrade = fn_factory(move || {
+        let state = ws_state.clone();
+        async move {
+            Ok::<_, ()>(fn_service(move |(req, framed)| {
+                routes::ws::upgrade(state.clone(), req, framed)
+            }))
+        }
+    });
+    let app = App::new()
+        .wrap_fn(|req, srv| {
+            // Every request gets an id on its log lines, and its duration goes to /metrics.
+            use tracing::Instrument as _;
+            let span = tracing::info_span!(
+                "request",
+                request_id = %ulid::Ulid::generate(),
+                method = %req.method(),
+                path = %req.path(),
+            );
+            let started = std::time::Instant::now();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await;
+                let took = started.elapsed();
+                crate::metrics::observe_http(took);
+                if let Ok(r) = &res {
+                    tracing::debug!(
+                        status = r.status().as_u16(),
+                        took_us = took.as_micros() as u64,
+                        "request"
+                    );
+                }
+                res
+            }
+            .instrument(span)
+        })
+        .app_data(state)
+        .configure(routes::configure)
+        .into_factory()
+        .map_err(|err: actix_web::Error| err.error_response());
+    actix_http::HttpService::build()
+        .tcp_nodelay(nodelay)
+        .upgrade(upgrade)
+        .finish(map_config(app, |_| actix_web::dev::AppConfig::default()))
+        .tcp()
 }
 
 /// SIGTERM (Kubernetes) or SIGINT (Ctrl-C).

@@ -1,65 +1,62 @@
 //! Membership and fan-out: who is in the room, and how a frame reaches them.
 //!
-//! A frame is serialised once; the same refcounted bytes are pushed into each
-//! member's bounded outbound queue with `try_send`, so the room never waits for
-//! anyone. No locks, no database calls and no per-receiver allocation happen in
-//! [`Members::broadcast`].
+//! A broadcast is serialised once and framed once; the same bytes go to each
+//! hub shard (worker thread) that has members, as one command per shard. The
+//! shard writes them to its links; the room never touches a socket and never
+//! waits. Subscriptions go to the shards in order with the frames, so a member
+//! gets exactly the broadcasts sent while it is a member.
 //!
 //! There is one drop path, [`Members::detach`]: a member removed without asking
-//! (its queue overflowed, or it was banned) is told so through [`Detached`], and
-//! the caller learns how many went so it can update the count.
+//! (it was banned) is told so through [`Detached`]. A slow consumer is dropped
+//! by its own link and leaves like any closed connection.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::auth::Identity;
+use crate::hub::{Cmd, Route, ShardHandle, wire};
 use crate::metrics::{self, METRICS};
 use crate::protocol::{Frame, RoomId};
 
-/// A connection's id, unique within this process.
-pub type ConnId = u64;
+pub use crate::hub::ConnId;
 
 /// A connection as a room sees it: who, where its frames go, how to reach its actor.
 #[derive(Clone)]
 pub struct Conn {
     pub id: ConnId,
     pub user: Arc<Identity>,
-    /// The session's bounded outbound queue.
-    pub outbox: mpsc::Sender<Frame>,
+    /// Its shard and id: where frames for it go.
+    pub route: Route,
     /// Where to say that this connection is no longer in the room.
     pub notify: Recipient<Detached>,
 }
 
-/// Tells a session it is no longer a member of `room` (join refused, banned, or too slow).
+/// Tells a session it is no longer a member of `room` (join refused, or banned).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Detached {
     pub room: RoomId,
-    /// Set when the whole connection must close.
-    pub close: Option<CloseCause>,
-}
-
-/// Why a room asks a session to close its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseCause {
-    /// Its outbound queue overflowed (close 1008).
-    SlowConsumer,
 }
 
 /// The members of one room.
 pub struct Members {
     room: RoomId,
+    /// The room's topic on the shards: this room actor's instance number.
+    topic: u64,
     conns: HashMap<ConnId, Conn>,
+    /// Shards with members here, and how many.
+    shards: Vec<(ShardHandle, usize)>,
 }
 
 impl Members {
-    pub fn new(room: RoomId) -> Self {
+    pub fn new(room: RoomId, topic: u64) -> Self {
         Members {
             room,
+            topic,
             conns: HashMap::new(),
+            shards: Vec::new(),
         }
     }
 
@@ -75,43 +72,60 @@ impl Members {
         self.conns.get(&id)
     }
 
-    /// Add a member (a second join of the same connection replaces the first).
+    /// Add a member (a second join of the same connection changes nothing).
     pub fn insert(&mut self, conn: Conn) {
+        if self.conns.contains_key(&conn.id) {
+            return;
+        }
         metrics::inc(&METRICS.joins);
+        let shard = &conn.route.shard;
+        match self.shards.iter_mut().find(|(s, _)| s == shard) {
+            Some((_, n)) => *n += 1,
+            None => self.shards.push((shard.clone(), 1)),
+        }
+        shard.send(Cmd::Subscribe {
+            topic: self.topic,
+            conn: conn.id,
+        });
         self.conns.insert(conn.id, conn);
     }
 
-    /// A member leaves of its own accord (a `leave`, or its connection closed).
+    /// A member leaves (a `leave`, its connection closed, or a ban).
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.conns.remove(&id)?;
         metrics::inc(&METRICS.leaves);
+        conn.route.shard.send(Cmd::Unsubscribe {
+            topic: self.topic,
+            conn: id,
+        });
+        if let Some(i) = self.shards.iter().position(|(s, _)| *s == conn.route.shard) {
+            self.shards[i].1 -= 1;
+            if self.shards[i].1 == 0 {
+                self.shards.swap_remove(i);
+            }
+        }
         Some(conn)
     }
 
-    /// Push one frame to every member. Answers how many were dropped as too slow.
-    pub fn broadcast(&mut self, frame: &Frame) -> usize {
+    /// One frame to every member: framed once, one command per shard.
+    pub fn broadcast(&self, frame: &Frame) {
+        if self.conns.is_empty() {
+            return;
+        }
         metrics::add(&METRICS.deliveries, self.conns.len() as u64);
-        let mut too_slow: Vec<ConnId> = Vec::new();
-        for (id, conn) in &self.conns {
-            // Closed: the session is gone and its Leave is on its way.
-            if let Err(TrySendError::Full(_)) = conn.outbox.try_send(frame.clone()) {
-                too_slow.push(*id);
-            }
+        let bytes = wire::text(frame);
+        for (shard, _) in &self.shards {
+            shard.send(Cmd::Publish {
+                topic: self.topic,
+                frame: bytes.clone(),
+            });
         }
-        if too_slow.is_empty() {
-            return 0;
-        }
-        self.detach(too_slow, Some(CloseCause::SlowConsumer), None)
     }
 
-    /// Push a frame to one member; a full queue drops it like a broadcast does.
-    /// Answers how many were dropped (0 or 1).
-    pub fn send_to(&mut self, id: ConnId, frame: Frame) -> usize {
-        match self.conns.get(&id).map(|c| c.outbox.try_send(frame)) {
-            Some(Err(TrySendError::Full(_))) => {
-                self.detach([id], Some(CloseCause::SlowConsumer), None)
-            }
-            _ => 0,
+    /// One frame to one member.
+    pub fn send_to(&self, id: ConnId, frame: &Frame) {
+        if let Some(conn) = self.conns.get(&id) {
+            conn.route.send(frame);
         }
     }
 
@@ -124,38 +138,22 @@ impl Members {
             .filter(|c| c.user.id == user)
             .map(|c| c.id)
             .collect();
-        self.detach(gone, None, Some(last))
+        self.detach(gone, last)
     }
 
     /// The one drop path: remove these members without their asking, give
-    /// each `last` (if any) and tell its session; answers how many went.
-    fn detach(
-        &mut self,
-        ids: impl IntoIterator<Item = ConnId>,
-        close: Option<CloseCause>,
-        last: Option<&Frame>,
-    ) -> usize {
+    /// each `last` and tell its session; answers how many went.
+    fn detach(&mut self, ids: Vec<ConnId>, last: &Frame) -> usize {
         let mut n = 0;
         for id in ids {
-            let Some(conn) = self.conns.remove(&id) else {
+            let Some(conn) = self.remove(id) else {
                 continue;
             };
             n += 1;
-            if close == Some(CloseCause::SlowConsumer) {
-                tracing::warn!(room = %self.room, session = id, user = %conn.user.id,
-                    "outbound queue full: dropping slow consumer");
-            }
-            if let Some(frame) = last {
-                let _ = conn.outbox.try_send(frame.clone());
-            }
+            conn.route.send(last);
             conn.notify.do_send(Detached {
                 room: self.room.clone(),
-                close,
             });
-        }
-        metrics::add(&METRICS.leaves, n as u64);
-        if close == Some(CloseCause::SlowConsumer) {
-            metrics::add(&METRICS.slow_consumers, n as u64);
         }
         n
     }

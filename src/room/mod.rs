@@ -39,7 +39,7 @@ use crate::protocol::{self, ChatMessage, ErrorCode, ModAction, Refusal, RoomId, 
 use crate::store::{self, Store, Write};
 
 use analytics::PeriodStats;
-pub use members::{CloseCause, Conn, ConnId, Detached, Members};
+pub use members::{Conn, ConnId, Detached, Members};
 use moderation::{Effects, ModState, Taken, Unlist};
 pub use msg::{
     Info, Join, Leave, Moderate, Post, PostAs, PublishEvent, React, RoomHooks, RoomIdle, RoomInfo,
@@ -110,7 +110,7 @@ pub struct Room {
     stats: PeriodStats,
     /// Server-Sent-Events streams of the viewer count.
     watchers: Vec<mpsc::Sender<u64>>,
-    /// Our own address, to tell ourselves about members dropped mid-broadcast.
+    /// Our own address, to tell ourselves about members removed by a ban.
     me: Option<WeakAddr<Room>>,
     span: tracing::Span,
 }
@@ -118,9 +118,10 @@ pub struct Room {
 impl Room {
     pub fn new(id: RoomId, cfg: RoomConfig, hooks: RoomHooks) -> Self {
         let span = tracing::info_span!("room", room = %id);
+        let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
         Room {
-            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
-            members: Members::new(id.clone()),
+            instance,
+            members: Members::new(id.clone(), instance),
             peak: 0,
             recent: Recent::new(cfg.recent),
             ids: ulid::Generator::new(),
@@ -155,21 +156,17 @@ impl Room {
         }
     }
 
-    /// Push one frame to every member (members too slow for it are dropped).
-    fn broadcast(&mut self, frame: &protocol::Frame) {
-        if self.members.broadcast(frame) > 0 {
-            self.membership_changed();
-        }
+    /// One frame to every member.
+    fn broadcast(&self, frame: &protocol::Frame) {
+        self.members.broadcast(frame);
     }
 
-    /// Push a frame to one member.
-    fn send_to(&mut self, conn: ConnId, frame: protocol::Frame) {
-        if self.members.send_to(conn, frame) > 0 {
-            self.membership_changed();
-        }
+    /// One frame to one member.
+    fn send_to(&self, conn: ConnId, frame: protocol::Frame) {
+        self.members.send_to(conn, &frame);
     }
 
-    /// Members were removed outside a join or leave (too slow, banned): have the
+    /// Members were removed outside a join or leave (banned): have the
     /// count broadcast and the idle timer checked, from a handler that has the context.
     fn membership_changed(&self) {
         if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {

@@ -15,10 +15,9 @@ use tokio::sync::mpsc;
 use super::{Conn, ConnId, Room};
 use crate::auth::Identity;
 use crate::bridge::{ClusterEvent, RemoteEvent, Resync};
+use crate::hub::Route;
 use crate::metrics::{self, METRICS};
-use crate::protocol::{
-    self, ErrorCode, Frame, LeftReason, ModAction, Refusal, RoomId, ServerFrame,
-};
+use crate::protocol::{self, ErrorCode, LeftReason, ModAction, Refusal, RoomId, ServerFrame};
 use crate::store;
 
 // ---------------------------------------------------------------------------
@@ -69,10 +68,9 @@ impl Handler<Join> for Room {
         if self.moderation.is_banned(&conn.user.id) {
             let frame = Refusal::new(ErrorCode::Banned, "you are banned from this room")
                 .frame(Some(&self.id), reference.as_deref());
-            let _ = conn.outbox.try_send(frame);
+            conn.route.send(&frame);
             conn.notify.do_send(super::Detached {
                 room: self.id.clone(),
-                close: None,
             });
             return;
         }
@@ -110,7 +108,7 @@ impl Handler<Leave> for Room {
                     room: &self.id,
                     reason: LeftReason::Leave,
                 });
-                let _ = conn.outbox.try_send(frame);
+                conn.route.send(&frame);
             }
             self.viewers_changed(ctx);
             self.check_idle(ctx);
@@ -122,13 +120,13 @@ impl Handler<Leave> for Room {
 fn member_user(
     room: &Room,
     conn_id: ConnId,
-    reply: &mpsc::Sender<Frame>,
+    reply: &Route,
     reference: Option<&str>,
 ) -> Option<Arc<Identity>> {
     let user = room.members.get(conn_id).map(|c| c.user.clone());
     if user.is_none() {
         let refusal = Refusal::new(ErrorCode::NotJoined, "join the room first");
-        let _ = reply.try_send(refusal.frame(Some(&room.id), reference));
+        reply.send(&refusal.frame(Some(&room.id), reference));
     }
     user
 }
@@ -141,7 +139,7 @@ pub struct Post {
     pub text: String,
     pub reference: Option<String>,
     /// Where to answer if the sender turns out not to be a member.
-    pub reply: mpsc::Sender<Frame>,
+    pub reply: Route,
 }
 
 impl Handler<Post> for Room {
@@ -172,7 +170,7 @@ pub struct React {
     pub emoji: usize,
     pub reference: Option<String>,
     /// Where to answer if the sender turns out not to be a member.
-    pub reply: mpsc::Sender<Frame>,
+    pub reply: Route,
 }
 
 impl Handler<React> for Room {

@@ -48,6 +48,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status and the JSON body (also written by hand before a refused upgrade).
+    pub fn status_and_body(&self) -> (StatusCode, String) {
+        let message = match self {
+            // Internal details go to the log, not to the caller.
+            ApiError::Unexpected(err) => {
+                tracing::error!(error = %format!("{err:#}"), "request failed");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = serde_json::json!({ "error": { "code": self.code(), "message": message } });
+        (self.status_code(), body.to_string())
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -63,17 +79,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            // Internal details go to the log, not to the caller.
-            ApiError::Unexpected(err) => {
-                tracing::error!(error = %format!("{err:#}"), "request failed");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
-        };
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
-            "error": { "code": self.code(), "message": message }
-        }))
+        let (status, body) = self.status_and_body();
+        HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body)
     }
 }
 

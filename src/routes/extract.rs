@@ -14,8 +14,12 @@ pub const PLATFORM_MODERATOR: &str = "api";
 
 /// The bearer token of a request: `Authorization: Bearer …`.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req
-        .headers()
+    bearer_in(req.headers())
+}
+
+/// The bearer token in these headers.
+pub fn bearer_in(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let value = headers
         .get(actix_web::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;

@@ -1,64 +1,58 @@
-//! Session actor: one per WebSocket connection. It owns the socket's read side,
-//! the heartbeat and idle timeout, the user's identity and the connection's
-//! bounded outbound queue; it parses every frame and answers bad input itself,
-//! so a bad client never reaches a room.
+//! Session actor: one per WebSocket connection. It owns the connection's
+//! logic and state: the read side ([`inbound`]), the heartbeat and idle
+//! timeout, the user's identity, the rooms it joined; it parses every frame and
+//! answers bad input itself, so a bad client never reaches a room.
 //!
-//! Writes go through one bounded queue (`limits.outbound_queue` frames), filled
-//! with `try_send` by rooms and by this actor, and drained by the response body
-//! ([`outbound`]). When a room finds the queue full the connection is too slow
-//! to keep up: it is closed with 1008 and the room moves on. Close codes and
-//! reasons are in [`close`].
+//! What it sends goes through its [`Link`] on this worker thread's hub shard,
+//! the same queue rooms deliver into, bounded in frames and bytes. A link that
+//! overflows (a slow consumer) or stops taking bytes goes down by itself and
+//! tells the session, which ends. Close codes and reasons are in [`close`].
 //!
 //! The session must not decide room matters (membership, limits, bans): it
 //! routes requests to the registry or to the rooms it has joined, which answer
-//! into the same queue.
+//! the connection directly through its [`Route`].
+
+pub mod close;
+pub mod inbound;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub mod close;
-pub mod outbound;
-
 use actix::prelude::*;
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Identity;
+use crate::hub::{self, Down, Hub, Link, LinkEvent, LinkLimits, Route, ShardHandle, wire};
 use crate::metrics::{self, METRICS};
 use crate::protocol::{
     self, ErrorCode, Frame, MessageId, ModAction, Parsed, Refusal, Request, RoomId, ServerFrame,
     TextLimits, WelcomeUser,
 };
 use crate::registry::{ForRoom, JoinRoom, Registry};
-use crate::room::{self, CloseCause, Conn, ConnId, Detached, Moderate, Room};
+use crate::room::{self, Conn, ConnId, Detached, Moderate, Room};
 use crate::settings::Limits;
 use crate::store::{LoadHistory, Store};
 use close::Close;
-use outbound::{Closing, Control, Outbound};
+use inbound::{Inbound, Reader};
 
 /// Longest interval between server pings (and the `heartbeat_ms` of `welcome`).
 const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
-
-static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What every session of this node shares.
 pub struct SessionShared {
     pub node_id: String,
     pub registry: Addr<Registry>,
     pub store: Addr<Store>,
+    pub hub: Hub,
     pub limits: Limits,
     pub text: TextLimits,
     pub emojis: Arc<[String]>,
     pub anonymous_chat: bool,
     pub reaction_quota: Quota,
-    /// Turns true when the node starts draining (SIGTERM).
-    pub draining: tokio::sync::watch::Receiver<bool>,
     /// Window over which draining connections are closed.
     pub drain_window: Duration,
 }
@@ -68,15 +62,23 @@ impl SessionShared {
     pub fn heartbeat(&self) -> Duration {
         (self.limits.idle_timeout() / 2).min(MAX_HEARTBEAT)
     }
+
+    /// The bounds of a connection's outbound queue.
+    pub fn link_limits(&self) -> LinkLimits {
+        LinkLimits {
+            max_frames: self.limits.outbound_queue,
+            max_bytes: self.limits.outbound_bytes,
+            write_timeout: Duration::from_secs(self.limits.write_timeout_s.max(1)),
+        }
+    }
 }
 
 pub struct Session {
     id: ConnId,
     user: Arc<Identity>,
     shared: Arc<SessionShared>,
-    outbox: mpsc::Sender<Frame>,
-    control: mpsc::Sender<Control>,
-    closer: Option<oneshot::Sender<Closing>>,
+    link: Rc<Link>,
+    route: Route,
     rooms: HashMap<RoomId, Addr<Room>>,
     last_seen: Instant,
     bad_frames: u32,
@@ -84,42 +86,27 @@ pub struct Session {
     span: tracing::Span,
 }
 
-/// Upgrade an authenticated request to a WebSocket served by a new [`Session`].
-///
-/// `actix-ws` does the handshake and decodes what the client sends. What we
-/// send does not go through `actix_ws::Session` (an awaited send per frame into
-/// a second, fixed 32-slot channel, drained by a task per connection): the
-/// response body is [`Outbound`], which drains this session's bounded queue
-/// directly and encodes every frame waiting in it into one buffer per poll.
+/// Serve an upgraded connection: its link on this thread's shard, the bytes
+/// already read past the handshake, and who it is.
 pub fn start(
-    req: &HttpRequest,
-    body: web::Payload,
+    link: Rc<Link>,
+    shard: ShardHandle,
+    already: Vec<u8>,
     user: Identity,
     shared: Arc<SessionShared>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let (response, ws, stream) = actix_ws::handle(req, body)?;
-    drop(ws);
+) {
+    let id = link.id;
+    let span = tracing::debug_span!("session", session = id, user = %user.id);
     let max = shared.limits.max_frame_bytes;
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    let (outbox, frames) = mpsc::channel(shared.limits.outbound_queue);
-    let (control, control_rx) = mpsc::channel(8);
-    let (closer, closing) = oneshot::channel();
-    let (head, inbound_guard) = response.into_parts();
-    let outbound = Outbound::new(frames, control_rx, closing, inbound_guard);
-    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("session", session = id, user = %user.id);
     Session::create(move |ctx| {
-        ctx.add_stream(stream);
+        link.set_session(ctx.address().recipient());
+        ctx.add_stream(Reader::new(link.clone(), max, already));
         Session {
             id,
             user: Arc::new(user),
             shared,
-            outbox,
-            control,
-            closer: Some(closer),
+            route: Route { shard, conn: id },
+            link,
             rooms: HashMap::new(),
             last_seen: Instant::now(),
             bad_frames: 0,
@@ -127,42 +114,23 @@ pub fn start(
             span,
         }
     });
-    Ok(head
-        .set_body(actix_web::body::BodyStream::new(outbound))
-        .map_into_boxed_body())
 }
 
 impl Session {
-    /// Queue a frame for this connection. A full queue means the client is not
-    /// reading: close it like a room would.
-    fn send(&mut self, frame: Frame, ctx: &mut Context<Self>) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(frame) {
-            self.close(Close::SlowConsumer, ctx);
-        }
+    /// Send a frame to this connection.
+    fn send(&mut self, frame: Frame) {
+        self.link.send(wire::text(&frame));
     }
 
-    fn refuse(
-        &mut self,
-        refusal: &Refusal,
-        room: Option<&str>,
-        reference: Option<&str>,
-        ctx: &mut Context<Self>,
-    ) {
-        self.send(refusal.frame(room, reference), ctx);
+    fn refuse(&mut self, refusal: &Refusal, room: Option<&str>, reference: Option<&str>) {
+        self.send(refusal.frame(room, reference));
     }
 
     /// End the connection with a close frame (after what is queued, unless the
     /// reason says otherwise).
     fn close(&mut self, why: Close, ctx: &mut Context<Self>) {
-        if why == Close::SlowConsumer {
-            tracing::warn!(parent: &self.span, "closing slow consumer (outbound queue full)");
-        }
-        if let Some(closer) = self.closer.take() {
-            let _ = closer.send(Closing {
-                reason: Some(why.reason()),
-                drain: why.drain(),
-            });
-        }
+        let (code, text) = why.code_and_text();
+        self.link.close(code, &text, true);
         ctx.stop();
     }
 
@@ -170,7 +138,7 @@ impl Session {
         Conn {
             id: self.id,
             user: self.user.clone(),
-            outbox: self.outbox.clone(),
+            route: self.route.clone(),
             notify: ctx.address().recipient(),
         }
     }
@@ -183,7 +151,7 @@ impl Session {
             }
             Err(rejected) => {
                 let malformed = rejected.refusal.code == ErrorCode::BadRequest;
-                self.send(rejected.frame(), ctx);
+                self.send(rejected.frame());
                 if malformed {
                     self.bad_frame(ctx);
                 }
@@ -208,7 +176,7 @@ impl Session {
                     reference: reference.as_deref(),
                     ts: protocol::now_ms(),
                 });
-                self.send(frame, ctx);
+                self.send(frame);
             }
             Request::Join { room } => self.join(room, reference, ctx),
             Request::Leave { room } => match self.rooms.remove(&room) {
@@ -216,7 +184,7 @@ impl Session {
                     conn_id: self.id,
                     notify: true,
                 }),
-                None => self.not_joined(&room, reference.as_deref(), ctx),
+                None => self.not_joined(&room, reference.as_deref()),
             },
             Request::Message { room, text } => {
                 if self.user.anonymous && !self.shared.anonymous_chat {
@@ -224,19 +192,19 @@ impl Session {
                         ErrorCode::Forbidden,
                         "anonymous viewers cannot send messages; sign in",
                     );
-                    return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
+                    return self.refuse(&refusal, Some(&room), reference.as_deref());
                 }
                 match self.rooms.get(&room) {
                     Some(addr) => addr.do_send(room::Post {
                         conn_id: self.id,
                         text,
                         reference,
-                        reply: self.outbox.clone(),
+                        reply: self.route.clone(),
                     }),
-                    None => self.not_joined(&room, reference.as_deref(), ctx),
+                    None => self.not_joined(&room, reference.as_deref()),
                 }
             }
-            Request::Reaction { room, emoji } => self.react(room, emoji, reference, ctx),
+            Request::Reaction { room, emoji } => self.react(room, emoji, reference),
             Request::History {
                 room,
                 before,
@@ -259,17 +227,17 @@ impl Session {
                     room,
                     reason: protocol::LeftReason::Shutdown,
                 });
-                act.send(left, ctx);
+                act.send(left);
             }
             let after_ms = 250 + spread(act.id.rotate_left(17), 1_000);
-            act.send(protocol::encode(&ServerFrame::Reconnect { after_ms }), ctx);
+            act.send(protocol::encode(&ServerFrame::Reconnect { after_ms }));
             act.close(Close::Restart, ctx);
         });
     }
 
-    fn not_joined(&mut self, room: &str, reference: Option<&str>, ctx: &mut Context<Self>) {
+    fn not_joined(&mut self, room: &str, reference: Option<&str>) {
         let refusal = Refusal::new(ErrorCode::NotJoined, "join the room first");
-        self.refuse(&refusal, Some(room), reference, ctx);
+        self.refuse(&refusal, Some(room), reference);
     }
 
     fn join(&mut self, room: RoomId, reference: Option<String>, ctx: &mut Context<Self>) {
@@ -283,7 +251,7 @@ impl Session {
                     self.shared.limits.max_rooms_per_connection
                 ),
             );
-            return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
+            return self.refuse(&refusal, Some(&room), reference.as_deref());
         }
         let request = self.shared.registry.send(JoinRoom {
             room: room.clone(),
@@ -291,34 +259,28 @@ impl Session {
             reference,
         });
         // Hold further frames until the room is known, so they reach it after the join.
-        ctx.wait(request.into_actor(self).map(move |res, act, ctx| match res {
+        ctx.wait(request.into_actor(self).map(move |res, act, _| match res {
             Ok(addr) => {
                 act.rooms.insert(room, addr);
             }
             Err(err) => {
                 tracing::error!(parent: &act.span, room = %room, error = %err, "registry unreachable");
                 let refusal = Refusal::new(ErrorCode::Internal, "could not join the room");
-                act.refuse(&refusal, Some(&room), None, ctx);
+                act.refuse(&refusal, Some(&room), None);
             }
         }));
     }
 
-    fn react(
-        &mut self,
-        room: RoomId,
-        emoji: String,
-        reference: Option<String>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn react(&mut self, room: RoomId, emoji: String, reference: Option<String>) {
         let Some(index) = self.shared.emojis.iter().position(|e| *e == emoji) else {
             let refusal = Refusal::bad_request(format!(
                 "unknown emoji {emoji:?}; allowed: {}",
                 self.shared.emojis.join(", ")
             ));
-            return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
+            return self.refuse(&refusal, Some(&room), reference.as_deref());
         };
         let Some(addr) = self.rooms.get(&room).cloned() else {
-            return self.not_joined(&room, reference.as_deref(), ctx);
+            return self.not_joined(&room, reference.as_deref());
         };
         let quota = self.shared.reaction_quota;
         let limiter = self
@@ -332,13 +294,13 @@ impl Session {
                 "too many reactions; slow down",
                 wait.as_millis() as u64 + 1,
             );
-            return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
+            return self.refuse(&refusal, Some(&room), reference.as_deref());
         }
         addr.do_send(room::React {
             conn_id: self.id,
             emoji: index,
             reference,
-            reply: self.outbox.clone(),
+            reply: self.route.clone(),
         });
     }
 
@@ -351,14 +313,14 @@ impl Session {
         ctx: &mut Context<Self>,
     ) {
         if !self.rooms.contains_key(&room) {
-            return self.not_joined(&room, reference.as_deref(), ctx);
+            return self.not_joined(&room, reference.as_deref());
         }
         let request = self.shared.store.send(LoadHistory {
             room: room.to_string(),
             before: before.map(MessageId::into_string),
             limit,
         });
-        ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
+        ctx.spawn(request.into_actor(self).map(move |res, act, _| {
             let frame = match res {
                 Ok(Ok(messages)) => protocol::encode(&ServerFrame::History {
                     reference: reference.as_deref(),
@@ -376,7 +338,7 @@ impl Session {
                         .frame(Some(&room), reference.as_deref())
                 }
             };
-            act.send(frame, ctx);
+            act.send(frame);
         }));
     }
 
@@ -392,7 +354,7 @@ impl Session {
                 ErrorCode::Forbidden,
                 "only moderators of this room may do that",
             );
-            return self.refuse(&refusal, Some(&room), reference.as_deref(), ctx);
+            return self.refuse(&refusal, Some(&room), reference.as_deref());
         }
         let request = self.shared.registry.send(ForRoom {
             room: room.clone(),
@@ -401,7 +363,7 @@ impl Session {
                 action,
             },
         });
-        ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
+        ctx.spawn(request.into_actor(self).map(move |res, act, _| {
             let frame = match res {
                 Ok(Ok(id)) => protocol::encode(&ServerFrame::Ack {
                     reference: reference.as_deref(),
@@ -410,7 +372,7 @@ impl Session {
                 Ok(Err(_)) | Err(_) => Refusal::new(ErrorCode::Internal, "moderation failed")
                     .frame(Some(&room), reference.as_deref()),
             };
-            act.send(frame, ctx);
+            act.send(frame);
         }));
     }
 }
@@ -429,21 +391,10 @@ impl Actor for Session {
             node: &self.shared.node_id,
             heartbeat_ms: self.shared.heartbeat().as_millis() as u64,
         });
-        self.send(welcome, ctx);
+        self.send(welcome);
         metrics::inc(&METRICS.connections);
         metrics::inc(&METRICS.connections_total);
-        {
-            tracing::debug!(parent: &self.span, "connected");
-        }
-        // On drain, leave in our own good time within the window (see `drain`).
-        let mut draining = self.shared.draining.clone();
-        ctx.spawn(
-            async move {
-                let _ = draining.wait_for(|d| *d).await;
-            }
-            .into_actor(self)
-            .map(|_, act, ctx| act.drain(ctx)),
-        );
+        tracing::debug!(parent: &self.span, "connected");
         // Ping every heartbeat; close a connection silent for the idle timeout.
         let heartbeat = self.shared.heartbeat();
         let check =
@@ -457,7 +408,7 @@ impl Actor for Session {
             }
             if last_ping.elapsed() >= heartbeat {
                 last_ping = Instant::now();
-                let _ = act.control.try_send(Control::Ping);
+                act.link.send(wire::ping());
             }
         });
     }
@@ -470,46 +421,38 @@ impl Actor for Session {
                 notify: false,
             });
         }
-        // Dropping `closer` without a reason also ends the writer (with a plain close).
+        // Stopped without a close of our own (the peer went away): end the socket.
+        if self.link.is_open() {
+            let (code, text) = Close::Echo(1000).code_and_text();
+            self.link.close(code, &text, false);
+        }
+        hub::detach(self.id);
         tracing::debug!(parent: &self.span, "disconnected");
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Inbound> for Session {
+    fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        self.last_seen = Instant::now();
         match item {
-            Ok(AggregatedMessage::Text(text)) => {
-                self.last_seen = Instant::now();
-                self.on_text(&text, ctx);
-            }
-            Ok(AggregatedMessage::Binary(_)) => {
-                self.last_seen = Instant::now();
-                let refusal = Refusal::bad_request(
-                    "binary frames are not supported; send JSON text frames".to_owned(),
-                );
-                self.refuse(&refusal, None, None, ctx);
+            Inbound::Text(text) => self.on_text(&text, ctx),
+            Inbound::Binary => {
+                let refusal =
+                    Refusal::bad_request("binary frames are not supported; send JSON text frames");
+                self.refuse(&refusal, None, None);
                 self.bad_frame(ctx);
             }
-            Ok(AggregatedMessage::Ping(bytes)) => {
-                self.last_seen = Instant::now();
-                let _ = self.control.try_send(Control::Pong(bytes));
+            Inbound::Ping(payload) => self.link.send(wire::pong(&payload)),
+            Inbound::Pong => {}
+            Inbound::Close(code) => self.close(Close::Echo(code.unwrap_or(1000)), ctx),
+            Inbound::Bad(hub::wire::FrameError::TooBig) => {
+                let max = self.shared.limits.max_frame_bytes;
+                tracing::info!(parent: &self.span, "closing: frame larger than {max} bytes");
+                self.close(Close::TooBig { max }, ctx);
             }
-            Ok(AggregatedMessage::Pong(_)) => self.last_seen = Instant::now(),
-            Ok(AggregatedMessage::Close(reason)) => {
-                let code = reason.map(|r| r.code).unwrap_or(CloseCode::Normal);
-                self.close(Close::Echo(code), ctx);
-            }
-            Err(err) => {
-                let too_big = matches!(err, ProtocolError::Overflow)
-                    || matches!(&err, ProtocolError::Io(e) if e.to_string().contains("maximum continuation size"));
-                if too_big {
-                    tracing::info!(parent: &self.span, "closing: frame larger than {} bytes", self.shared.limits.max_frame_bytes);
-                    let max = self.shared.limits.max_frame_bytes;
-                    self.close(Close::TooBig { max }, ctx);
-                } else {
-                    tracing::info!(parent: &self.span, error = %err, "closing on a WebSocket protocol error");
-                    self.close(Close::Protocol, ctx);
-                }
+            Inbound::Bad(hub::wire::FrameError::Protocol) => {
+                tracing::info!(parent: &self.span, "closing on a WebSocket protocol error");
+                self.close(Close::Protocol, ctx);
             }
         }
     }
@@ -519,13 +462,25 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for Session {
     }
 }
 
+impl Handler<LinkEvent> for Session {
+    type Result = ();
+    fn handle(&mut self, event: LinkEvent, ctx: &mut Context<Self>) {
+        match event {
+            LinkEvent::Down(Down::SlowConsumer) => {
+                tracing::warn!(parent: &self.span, "closing slow consumer (outbound queue full)");
+                metrics::inc(&METRICS.slow_consumers);
+                ctx.stop();
+            }
+            LinkEvent::Down(Down::Dead) => ctx.stop(),
+            LinkEvent::Draining => self.drain(ctx),
+        }
+    }
+}
+
 impl Handler<Detached> for Session {
     type Result = ();
-    fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Detached, _: &mut Context<Self>) {
         self.rooms.remove(&msg.room);
-        if msg.close == Some(CloseCause::SlowConsumer) {
-            self.close(Close::SlowConsumer, ctx);
-        }
     }
 }
 
