@@ -62,9 +62,13 @@ enum State {
 
 #[derive(Default)]
 struct Outbox {
-    frames: VecDeque<Bytes>,
-    /// Bytes of the first frame already written.
+    /// The frame being written; kept inline, so a link with one frame
+    /// pending (the usual case) allocates nothing.
+    head: Option<Bytes>,
+    /// Bytes of `head` already written.
     offset: usize,
+    /// Frames after `head`; allocated only while two or more wait.
+    rest: VecDeque<Bytes>,
     /// Bytes queued and not yet written.
     bytes: usize,
     /// A writer task waits for the socket to become writable.
@@ -72,15 +76,29 @@ struct Outbox {
 }
 
 impl Outbox {
+    fn len(&self) -> usize {
+        usize::from(self.head.is_some()) + self.rest.len()
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        self.bytes += frame.len();
+        if self.head.is_none() {
+            self.head = Some(frame);
+        } else {
+            self.rest.push_back(frame);
+        }
+    }
+
     /// `n` bytes were written from the front.
     fn consume(&mut self, mut n: usize) {
         self.bytes -= n;
         while n > 0 {
-            let first = self.frames[0].len() - self.offset;
-            if n >= first {
-                n -= first;
+            let Some(head) = &self.head else { return };
+            let left = head.len() - self.offset;
+            if n >= left {
+                n -= left;
                 self.offset = 0;
-                self.frames.pop_front();
+                self.head = self.rest.pop_front();
             } else {
                 self.offset += n;
                 n = 0;
@@ -91,14 +109,15 @@ impl Outbox {
     /// Drop what waits, except the rest of a frame already partly written
     /// (the stream would be corrupt without it).
     fn clear(&mut self) {
-        let partial = (self.offset > 0).then(|| self.frames.pop_front()).flatten();
-        self.frames = VecDeque::new();
-        self.bytes = 0;
-        if let Some(f) = partial {
-            self.bytes = f.len() - self.offset;
-            self.frames.push_back(f);
+        self.rest = VecDeque::new();
+        if self.offset > 0
+            && let Some(head) = &self.head
+        {
+            self.bytes = head.len() - self.offset;
         } else {
+            self.head = None;
             self.offset = 0;
+            self.bytes = 0;
         }
     }
 }
@@ -117,6 +136,45 @@ pub struct Link {
 
 /// Most frames handed to one `writev`.
 const MAX_IOV: usize = 64;
+
+/// One `send(2)` on the socket: the hot path of a delivery, straight to the
+/// kernel without tokio's readiness bookkeeping (a `WouldBlock` then updates
+/// it, see `write_some`). `send`, not `write`: a socket write through the VFS
+/// costs a file-position lock in a threaded process.
+fn send(sock: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: a send from a live slice on a descriptor this socket owns.
+    let n = unsafe {
+        libc::send(
+            sock.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// One `sendmsg(2)` of several frames.
+fn send_vectored(sock: &TcpStream, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix; the slices live
+    // for the call; the message header names nothing else; the descriptor is
+    // this socket's.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len() as _;
+        libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
 
 impl Link {
     pub(super) fn new(id: ConnId, sock: TcpStream, limits: LinkLimits) -> Self {
@@ -156,9 +214,8 @@ impl Link {
             return;
         }
         let mut out = self.out.borrow_mut();
-        out.bytes += frame.len();
-        out.frames.push_back(frame);
-        let over = out.frames.len() > self.limits.max_frames || out.bytes > self.limits.max_bytes;
+        out.push(frame);
+        let over = out.len() > self.limits.max_frames || out.bytes > self.limits.max_bytes;
         drop(out);
         if over {
             self.down(Down::SlowConsumer);
@@ -187,26 +244,35 @@ impl Link {
     /// Write until done (true) or the socket would block (false).
     fn write_some(&self) -> io::Result<bool> {
         let mut out = self.out.borrow_mut();
-        while !out.frames.is_empty() {
-            let res = if out.frames.len() == 1 {
-                self.sock.try_write(&out.frames[0][out.offset..])
+        while let Some(head) = &out.head {
+            let res = if out.rest.is_empty() {
+                send(&self.sock, &head[out.offset..])
             } else {
                 let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                let n = out.frames.len().min(MAX_IOV);
-                for (i, f) in out.frames.iter().take(n).enumerate() {
-                    iov[i] = IoSlice::new(if i == 0 { &f[out.offset..] } else { f });
+                iov[0] = IoSlice::new(&head[out.offset..]);
+                let n = 1 + out.rest.len().min(MAX_IOV - 1);
+                for (slot, f) in iov[1..n].iter_mut().zip(out.rest.iter()) {
+                    *slot = IoSlice::new(f);
                 }
-                self.sock.try_write_vectored(&iov[..n])
+                send_vectored(&self.sock, &iov[..n])
             };
             match res {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => out.consume(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Tell tokio, so `writable()` waits for the socket's next edge.
+                    let _ = self.sock.try_io(tokio::io::Interest::WRITABLE, || {
+                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                    });
+                    return Ok(false);
+                }
                 Err(e) => return Err(e),
             }
         }
         // Give the buffer back: an idle link holds none.
-        out.frames = VecDeque::new();
+        if out.rest.capacity() > 0 {
+            out.rest = VecDeque::new();
+        }
         Ok(true)
     }
 
@@ -289,10 +355,7 @@ impl Link {
             self.out.borrow_mut().clear();
             self.state.set(State::Closing);
             let close = wire::close(1008, "slow consumer: outbound queue overflowed");
-            let mut out = self.out.borrow_mut();
-            out.bytes += close.len();
-            out.frames.push_back(close);
-            drop(out);
+            self.out.borrow_mut().push(close);
             if let Ok(true) = self.write_some() {
                 self.shut();
             } else if !self.out.borrow().waiting {
@@ -309,33 +372,33 @@ impl Link {
 mod tests {
     use super::*;
 
+    fn outbox(frames: &[&[u8]]) -> Outbox {
+        let mut out = Outbox::default();
+        for f in frames {
+            out.push(Bytes::copy_from_slice(f));
+        }
+        out
+    }
+
     #[test]
     fn consuming_bytes_pops_whole_frames_and_keeps_the_offset_of_a_partial_one() {
-        let mut out = Outbox::default();
-        for f in [&b"abc"[..], b"de", b"fghi"] {
-            out.bytes += f.len();
-            out.frames.push_back(Bytes::copy_from_slice(f));
-        }
+        let mut out = outbox(&[b"abc", b"de", b"fghi"]);
         out.consume(4);
-        assert_eq!((out.frames.len(), out.offset, out.bytes), (2, 1, 5));
+        assert_eq!((out.len(), out.offset, out.bytes), (2, 1, 5));
         out.consume(1);
-        assert_eq!((out.frames.len(), out.offset, out.bytes), (1, 0, 4));
+        assert_eq!((out.len(), out.offset, out.bytes), (1, 0, 4));
         out.consume(4);
-        assert!(out.frames.is_empty() && out.bytes == 0);
+        assert!(out.len() == 0 && out.bytes == 0);
     }
 
     #[test]
     fn clearing_keeps_the_rest_of_a_partly_written_frame() {
-        let mut out = Outbox::default();
-        for f in [&b"abc"[..], b"de"] {
-            out.bytes += f.len();
-            out.frames.push_back(Bytes::copy_from_slice(f));
-        }
+        let mut out = outbox(&[b"abc", b"de"]);
         out.consume(1);
         out.clear();
-        assert_eq!((out.frames.len(), out.offset, out.bytes), (1, 1, 2));
+        assert_eq!((out.len(), out.offset, out.bytes), (1, 1, 2));
         out.consume(2);
         out.clear();
-        assert_eq!((out.frames.len(), out.offset, out.bytes), (0, 0, 0));
+        assert_eq!((out.len(), out.offset, out.bytes), (0, 0, 0));
     }
 }

@@ -57,8 +57,12 @@ impl PartialEq for ShardHandle {
     }
 }
 
-/// Commands applied between two looks at the queue while writing.
+/// Links written between two looks at the queue (and yields) in a long pass.
 const WRITES_PER_LOOK: usize = 256;
+
+/// A broadcast to at most this many links, alone in its turn, writes each
+/// link as it goes (one visit per link); bigger ones go through the dirty list.
+const DIRECT_MAX: usize = 4096;
 
 #[derive(Default)]
 pub struct Shard {
@@ -88,6 +92,31 @@ impl Shard {
     fn mark(&mut self, link: &Rc<Link>) {
         if !link.dirty.replace(true) {
             self.dirty.push(link.clone());
+        }
+    }
+
+    /// Apply a command writing at once: a frame for one link, or a broadcast
+    /// to a modest room, is queued and written in one visit per link. A
+    /// broadcast to a big room goes through the dirty list (with yields).
+    fn apply_direct(&mut self, cmd: Cmd) {
+        match &cmd {
+            Cmd::Publish { topic, frame } => match self.topics.get(topic) {
+                Some(subs) if subs.len() <= DIRECT_MAX => {
+                    for link in subs {
+                        link.queue(frame.clone());
+                        link.flush();
+                    }
+                }
+                Some(_) => self.apply(cmd),
+                None => {}
+            },
+            Cmd::Unicast { conn, frame } => {
+                if let Some(link) = self.links.get(conn) {
+                    link.queue(frame.clone());
+                    link.flush();
+                }
+            }
+            _ => self.apply(cmd),
         }
     }
 
@@ -167,19 +196,38 @@ fn write_next(i: usize) -> bool {
     }
 }
 
-/// The shard's task: one turn per wake-up, as described above.
+/// The shard's task: one turn per wake-up, as described above. A long pass
+/// yields to the thread's other tasks every few hundred writes (sessions read
+/// their clients meanwhile, rooms publish), then takes in what arrived.
 pub(super) async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    let mut batch = std::collections::VecDeque::new();
     while let Some(first) = rx.recv().await {
+        batch.push_back(first);
+        while let Ok(cmd) = rx.try_recv() {
+            batch.push_back(cmd);
+        }
+        // At most one broadcast waiting: nothing to batch, write as we go. With
+        // more, each link gets all its frames in one write at the end.
+        let publishes = batch
+            .iter()
+            .filter(|c| matches!(c, Cmd::Publish { .. }))
+            .count();
         SHARD.with(|s| {
             if let Some(shard) = s.borrow_mut().as_mut() {
-                shard.apply(first);
+                for cmd in batch.drain(..) {
+                    if publishes <= 1 {
+                        shard.apply_direct(cmd);
+                    } else {
+                        shard.apply(cmd);
+                    }
+                }
             }
         });
-        drain_queue(&mut rx);
         let mut i = 0;
         while write_next(i) {
             i += 1;
             if i % WRITES_PER_LOOK == 0 {
+                tokio::task::yield_now().await;
                 drain_queue(&mut rx);
             }
         }

@@ -25,6 +25,16 @@ pub async fn open_database(settings: &DatabaseSettings) -> anyhow::Result<Databa
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
+    // SQLite: a write-ahead log with `synchronous = NORMAL` commits with one
+    // append (no journal file per transaction, no fsync per commit); a commit
+    // survives a crash of the process, and only a power loss can take the last
+    // ones. Writers wait for each other instead of failing.
+    opts.map_sqlx_sqlite_opts(|o| {
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        o.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+    });
     let db = Database::connect(opts)
         .await
         .context("failed to connect to the database")?;
