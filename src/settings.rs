@@ -49,7 +49,42 @@ pub struct Settings {
     pub rooms: RoomSettings,
     pub store: StoreSettings,
     pub analytics: AnalyticsSettings,
+    pub recovery: RecoverySettings,
+    pub automod: AutomodSettings,
+    pub webhooks: WebhookSettings,
     pub log: LogSettings,
+}
+
+/// Contract §5: how far back a resuming client can be served exactly.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverySettings {
+    pub max_messages: u64,
+}
+
+/// Contract §7: blocked terms for every room, and how long a held message waits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AutomodSettings {
+    pub terms: Vec<TermSetting>,
+    pub hold_s: u64,
+}
+
+/// A blocked term: a case-insensitive whole word, `*` allowed at either end.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct TermSetting {
+    pub pattern: String,
+    /// `block` or `hold`.
+    pub action: String,
+}
+
+/// Contract §8: signed webhooks from a stored outbox.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+    /// Also send `message.created` for every chat message.
+    pub messages: bool,
+    pub retry_base_ms: u64,
+    pub retry_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +97,8 @@ pub struct AnalyticsSettings {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDR list).
+    pub trusted_proxies: Vec<String>,
     pub workers: usize,
     pub shutdown_timeout_s: u64,
     pub drain_s: u64,
@@ -88,6 +125,8 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub jwt_secret: Option<Secret>,
+    /// Where the generated secret is kept when `jwt_secret` is unset.
+    pub secret_file: String,
     pub leeway_s: u64,
     pub anonymous_chat: bool,
 }
@@ -117,11 +156,23 @@ pub struct Limits {
     pub messages_per_window: u32,
     pub message_window_s: u64,
     pub reactions_per_second: u32,
+    pub connections_per_ip: u32,
+    pub connections_per_user: u32,
+    pub connects_per_ip_per_s: u32,
+    pub connects_per_ip_burst: u32,
+    pub frames_per_s: u32,
+    pub frames_burst: u32,
+    pub history_frame_cost: u32,
+    pub rooms_per_node: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RoomSettings {
     pub recent: usize,
+    pub viewer_milestones: Vec<u64>,
+    pub stats_interval_s: u64,
+    /// Rooms with more viewers than this have typing off unless set otherwise.
+    pub typing_max_viewers: u64,
     pub reaction_window_ms: u64,
     pub viewers_interval_ms: u64,
     pub idle_grace_s: u64,
@@ -131,6 +182,9 @@ pub struct RoomSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoreSettings {
     pub batch_size: usize,
+    /// Most bytes of writes held while the database is slow or away; past it,
+    /// new chat messages are refused (moderation writes are always kept).
+    pub max_queue_bytes: usize,
     pub flush_interval_ms: u64,
 }
 
@@ -172,6 +226,8 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("rooms.emojis")
+                    .with_list_parse_key("rooms.viewer_milestones")
+                    .with_list_parse_key("server.trusted_proxies")
                     .try_parsing(true),
             )
             .build()

@@ -7,6 +7,7 @@
 //! state or write to the database themselves.
 
 pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -67,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure)
     .configure(ws::configure)
     .configure(api::configure)
+    .configure(dashboard::configure)
     .default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::NotFound("no such route".to_owned()))
     }));

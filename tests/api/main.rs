@@ -23,6 +23,7 @@ mod helpers {
 
 mod analytics;
 mod auth;
+mod browser_surfaces;
 mod chat;
 mod health;
 mod limits;

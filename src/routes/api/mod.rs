@@ -9,6 +9,7 @@ pub mod events;
 pub mod messages;
 pub mod moderation;
 pub mod rooms;
+pub mod tokens;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
@@ -20,6 +21,7 @@ use crate::registry::ForRoom;
 use crate::room::Room;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/tokens", web::post().to(tokens::mint));
     cfg.service(
         web::scope("/api/rooms")
             .route("", web::get().to(rooms::list))
