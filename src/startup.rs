@@ -111,6 +111,7 @@ impl Application {
                 Duration::from_secs(1),
             ),
             store: store.clone(),
+            webhooks: crate::webhooks::Webhooks::default(),
         };
         let registry = Registry::new(room_cfg).start();
 

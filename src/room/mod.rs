@@ -72,6 +72,8 @@ pub struct RoomConfig {
     /// Length of an analytics snapshot period (a minute in production).
     pub snapshot_period: Duration,
     pub store: Addr<Store>,
+    /// Events for the platform's webhook (a no-op when none is configured).
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl RoomConfig {
