@@ -24,6 +24,9 @@ pub const MOD_BADGE: &str = "mod";
 pub struct Claims {
     pub sub: String,
     pub exp: u64,
+    /// Not before (seconds since the epoch), if the platform sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(rename = "mod", default, skip_serializing_if = "Vec::is_empty")]
@@ -41,18 +44,20 @@ pub struct Identity {
     /// Rooms this user moderates; `"*"` means every room.
     pub moderates: Vec<String>,
     pub badges: Vec<String>,
+    /// When the token runs out (epoch ms); None for anonymous and system users.
+    pub expires_at: Option<i64>,
 }
 
 impl Identity {
-    /// An anonymous viewer: `anon-<ulid>`, no rights beyond watching and reacting.
-    pub fn anonymous() -> Self {
-        let id = format!("anon-{}", ulid::Ulid::generate());
+    /// An anonymous viewer with this id: no rights beyond watching and reacting.
+    fn anonymous_with(id: String) -> Self {
         Identity {
             name: id.clone(),
             id,
             anonymous: true,
             moderates: Vec::new(),
             badges: Vec::new(),
+            expires_at: None,
         }
     }
 
@@ -64,6 +69,7 @@ impl Identity {
             anonymous: false,
             moderates: Vec::new(),
             badges: Vec::new(),
+            expires_at: None,
         }
     }
 
@@ -105,21 +111,58 @@ struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Key of the MAC that signs anonymous ids (derived from the secret).
+    anon_key: Vec<u8>,
 }
+
+/// URL-safe characters of the MAC on an anonymous id (16 → 96 bits).
+const ANON_MAC_CHARS: usize = 16;
 
 impl Authenticator {
     /// `leeway_s` is the clock skew tolerated on `exp` (0 = none).
     pub fn new(secret: &[u8], leeway_s: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = leeway_s;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Authenticator {
             inner: Arc::new(Keys {
                 encoding: EncodingKey::from_secret(secret),
                 decoding: DecodingKey::from_secret(secret),
                 validation,
+                anon_key: mac(secret, b"roomcast anonymous ids").to_vec(),
             }),
         }
+    }
+
+    /// An anonymous viewer (contract §6): `previous` is reused when it is an id
+    /// this cluster signed (`anon-<ulid>.<mac>`), so a ban or timeout of an
+    /// anonymous viewer survives a reconnect; anything else gets a fresh id.
+    pub fn anonymous(&self, previous: Option<&str>) -> Identity {
+        if let Some(id) = previous.filter(|p| self.signed_anon(p)) {
+            return Identity::anonymous_with(id.to_owned());
+        }
+        let ulid = ulid::Ulid::generate().to_string();
+        let tag = self.anon_mac(&ulid);
+        Identity::anonymous_with(format!("anon-{ulid}.{tag}"))
+    }
+
+    fn anon_mac(&self, ulid: &str) -> String {
+        use base64::Engine as _;
+        let full = mac(&self.inner.anon_key, ulid.as_bytes());
+        let mut tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(full);
+        tag.truncate(ANON_MAC_CHARS);
+        tag
+    }
+
+    /// Is `id` an anonymous id signed with this cluster's secret?
+    fn signed_anon(&self, id: &str) -> bool {
+        let Some((ulid, tag)) = id.strip_prefix("anon-").and_then(|r| r.split_once('.')) else {
+            return false;
+        };
+        ulid.len() == 26
+            && ulid::Ulid::from_string(ulid).is_ok()
+            && constant_time_eq(tag.as_bytes(), self.anon_mac(ulid).as_bytes())
     }
 
     /// Check a token and the claims the contract constrains.
@@ -145,6 +188,25 @@ impl Authenticator {
             .context("failed to sign token")
     }
 }
+
+/// Compare secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+fn mac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit as _, Mac as _};
+    // A key of any length is accepted by HMAC: the error arm cannot happen.
+    let Ok(mut m) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+/// Badges only the server gives: a token may not claim them.
+pub const RESERVED_BADGES: [&str; 2] = [MOD_BADGE, "system"];
 
 /// Turn verified claims into an identity, refusing what the contract forbids.
 pub fn identity_from_claims(claims: Claims) -> Result<Identity, AuthError> {
@@ -189,12 +251,19 @@ pub fn identity_from_claims(claims: Claims) -> Result<Identity, AuthError> {
             why: format!("at most {MAX_BADGES} badges of 1-{MAX_BADGE_CHARS} characters"),
         });
     }
+    // The server's own badges are not the token's to give.
+    let badges = claims
+        .badges
+        .into_iter()
+        .filter(|b| !RESERVED_BADGES.contains(&b.as_str()))
+        .collect();
     Ok(Identity {
         id: claims.sub,
         name,
         anonymous: false,
         moderates: claims.moderates,
-        badges: claims.badges,
+        badges,
+        expires_at: Some(claims.exp.saturating_mul(1000).min(i64::MAX as u64) as i64),
     })
 }
 
@@ -214,6 +283,7 @@ mod tests {
         Claims {
             sub: sub.to_owned(),
             exp: (now_s() as i64 + ttl) as u64,
+            nbf: None,
             name: None,
             moderates: vec!["r1".to_owned()],
             badges: vec!["vip".to_owned()],
@@ -277,9 +347,49 @@ mod tests {
         c.moderates = vec!["*".into()];
         let id = identity_from_claims(c).unwrap();
         assert!(id.moderates("anything"));
-        let a = Identity::anonymous();
-        let b = Identity::anonymous();
-        assert!(a.anonymous && a.id.starts_with("anon-") && a.id.len() == 31);
+        let auth = Authenticator::new(b"secret", 0);
+        let a = auth.anonymous(None);
+        let b = auth.anonymous(None);
+        assert!(
+            a.anonymous && a.id.starts_with("anon-") && a.id.len() == 48,
+            "{}",
+            a.id
+        );
         assert_ne!(a.id, b.id);
+        assert!(UserId::is_valid(&a.id));
+    }
+
+    #[test]
+    fn a_signed_anonymous_id_is_reused_and_anything_else_is_replaced() {
+        let auth = Authenticator::new(b"secret", 0);
+        let a = auth.anonymous(None);
+        assert_eq!(auth.anonymous(Some(&a.id)).id, a.id);
+        // Another cluster's id, a forged MAC, a bare ulid: fresh ids.
+        let other = Authenticator::new(b"another secret", 0).anonymous(None);
+        let (head, _) = a.id.split_once('.').unwrap();
+        for bad in [
+            other.id.as_str(),
+            &format!("{head}.AAAAAAAAAAAAAAAA"),
+            head,
+            "anon-x.y",
+            "",
+        ] {
+            let got = auth.anonymous(Some(bad));
+            assert_ne!(got.id, bad);
+            assert!(got.id.starts_with("anon-"));
+        }
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused_and_reserved_badges_are_dropped() {
+        let auth = Authenticator::new(b"secret", 0);
+        let mut c = claims("alice", 600);
+        c.nbf = Some(now_s() + 300);
+        assert!(auth.verify(&auth.mint(&c).unwrap()).is_err());
+        let mut c = claims("alice", 600);
+        c.badges = vec!["mod".into(), "vip".into(), "system".into()];
+        let id = auth.verify(&auth.mint(&c).unwrap()).unwrap();
+        assert_eq!(id.badges, ["vip"]);
+        assert_eq!(id.expires_at, Some(c.exp as i64 * 1000));
     }
 }

@@ -55,13 +55,15 @@ fn main() -> anyhow::Result<()> {
             let claims = Claims {
                 sub,
                 exp: now_s() + ttl,
+                nbf: None,
                 name,
                 moderates,
                 badges,
             };
             roomcast::auth::identity_from_claims(claims.clone())
                 .context("these claims would be refused")?;
-            let auth = Authenticator::new(settings.jwt_secret().as_bytes(), settings.auth.leeway_s);
+            let secret = settings.jwt_secret()?;
+            let auth = Authenticator::new(secret.expose().as_bytes(), settings.auth.leeway_s);
             println!("{}", auth.mint(&claims)?);
             Ok(())
         }

@@ -24,10 +24,15 @@ pub struct Metrics {
     /// Frames put into sessions' outbound queues by rooms.
     pub deliveries: AtomicU64,
     pub slow_consumers: AtomicU64,
-    pub refused_rate_limited: AtomicU64,
-    pub refused_slow_mode: AtomicU64,
-    pub refused_timed_out: AtomicU64,
+    /// Refusals by kind (the error code's index in the list `/metrics` is given).
+    refusals: [AtomicU64; MAX_REFUSAL_KINDS],
     pub refused_reactions: AtomicU64,
+    /// Upgrades refused, by reason (index in `REFUSED_CONNECTIONS`).
+    connections_refused: [AtomicU64; REFUSED_CONNECTIONS.len()],
+    /// Bytes queued for clients and not yet written, over every connection.
+    pub outbound_bytes: AtomicU64,
+    /// Cluster events dropped as malformed, out of range or foreign.
+    pub cluster_events_dropped: AtomicU64,
     pub moderation_actions: AtomicU64,
     pub reactions: AtomicU64,
     pub store_writes: AtomicU64,
@@ -49,10 +54,11 @@ pub static METRICS: Metrics = Metrics {
     messages_in: AtomicU64::new(0),
     deliveries: AtomicU64::new(0),
     slow_consumers: AtomicU64::new(0),
-    refused_rate_limited: AtomicU64::new(0),
-    refused_slow_mode: AtomicU64::new(0),
-    refused_timed_out: AtomicU64::new(0),
+    refusals: [const { AtomicU64::new(0) }; MAX_REFUSAL_KINDS],
     refused_reactions: AtomicU64::new(0),
+    connections_refused: [const { AtomicU64::new(0) }; REFUSED_CONNECTIONS.len()],
+    outbound_bytes: AtomicU64::new(0),
+    cluster_events_dropped: AtomicU64::new(0),
     moderation_actions: AtomicU64::new(0),
     reactions: AtomicU64::new(0),
     store_writes: AtomicU64::new(0),
@@ -62,6 +68,34 @@ pub static METRICS: Metrics = Metrics {
     http_buckets: [const { AtomicU64::new(0) }; HTTP_BUCKETS.len()],
     http_sum_us: AtomicU64::new(0),
 };
+
+/// Why a WebSocket upgrade was refused (the `reason` label).
+pub const REFUSED_CONNECTIONS: [&str; 5] = [
+    "unauthorized",
+    "too_many_connections",
+    "draining",
+    "starting",
+    "bad_handshake",
+];
+
+/// How many kinds of refusal there can be (the error codes of the contract).
+pub const MAX_REFUSAL_KINDS: usize = 32;
+
+/// Count one refusal of kind `index` (an error code's index; the protocol
+/// counts every `error` frame and refused API call, and names the kinds when
+/// rendering: this module knows no protocol).
+pub fn refused(index: usize) {
+    if let Some(n) = METRICS.refusals.get(index) {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Count one refused upgrade; `reason` is one of [`REFUSED_CONNECTIONS`].
+pub fn connection_refused(reason: &str) {
+    if let Some(i) = REFUSED_CONNECTIONS.iter().position(|r| *r == reason) {
+        METRICS.connections_refused[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Add one (relaxed: these are statistics, not synchronisation).
 pub fn inc(counter: &AtomicU64) {
@@ -90,6 +124,8 @@ pub fn observe_http(took: Duration) {
 
 /// What `/metrics` needs besides the static counters.
 pub struct Extra {
+    /// The names of the refusal kinds, in the order they are counted.
+    pub refusal_kinds: &'static [&'static str],
     pub ready: bool,
     pub store_queue: u64,
     pub store_dropped: u64,
@@ -176,13 +212,42 @@ pub fn render(extra: &Extra) -> String {
     );
     let _ = writeln!(
         out,
-        "# HELP roomcast_refusals_total Requests refused by a limit, by kind.\n# TYPE roomcast_refusals_total counter\n\
-         roomcast_refusals_total{{kind=\"rate_limited\"}} {}\nroomcast_refusals_total{{kind=\"slow_mode\"}} {}\n\
-         roomcast_refusals_total{{kind=\"timed_out\"}} {}\nroomcast_refusals_total{{kind=\"reactions\"}} {}",
-        get(&m.refused_rate_limited),
-        get(&m.refused_slow_mode),
-        get(&m.refused_timed_out),
+        "# HELP roomcast_refusals_total Requests refused, by error code (kind=\"reactions\": reactions over their rate).\n\
+         # TYPE roomcast_refusals_total counter"
+    );
+    for (kind, n) in extra.refusal_kinds.iter().zip(&m.refusals) {
+        let _ = writeln!(out, "roomcast_refusals_total{{kind=\"{kind}\"}} {}", get(n));
+    }
+    let _ = writeln!(
+        out,
+        "roomcast_refusals_total{{kind=\"reactions\"}} {}",
         get(&m.refused_reactions)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP roomcast_connections_refused_total WebSocket upgrades refused, by reason.\n\
+         # TYPE roomcast_connections_refused_total counter"
+    );
+    for (reason, n) in REFUSED_CONNECTIONS.iter().zip(&m.connections_refused) {
+        let _ = writeln!(
+            out,
+            "roomcast_connections_refused_total{{reason=\"{reason}\"}} {}",
+            get(n)
+        );
+    }
+    sample(
+        &mut out,
+        "roomcast_outbound_bytes",
+        "gauge",
+        "Bytes queued for clients and not yet written, over every connection.",
+        get(&m.outbound_bytes).to_string(),
+    );
+    sample(
+        &mut out,
+        "roomcast_cluster_events_dropped_total",
+        "counter",
+        "Cluster events dropped: malformed, out of range, or from a node that is not a live member.",
+        get(&m.cluster_events_dropped).to_string(),
     );
     sample(
         &mut out,
@@ -277,6 +342,7 @@ pub fn render(extra: &Extra) -> String {
             secs(r.last_publish_us),
         );
     }
+    crate::webhooks::render_metrics(&mut out);
     let _ = writeln!(
         out,
         "# HELP roomcast_http_request_duration_seconds HTTP request durations (WebSocket upgrades count until the upgrade)."
@@ -327,6 +393,7 @@ mod tests {
     fn the_exposition_is_well_formed() {
         observe_http(Duration::from_millis(3));
         let text = render(&Extra {
+            refusal_kinds: &["bad_request"],
             ready: true,
             store_queue: 2,
             store_dropped: 0,

@@ -12,31 +12,52 @@ use std::collections::HashMap;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 
-use crate::bridge::ClusterRooms;
-use crate::protocol::RoomId;
-use crate::room::{self, Conn, Room, RoomConfig, RoomHooks, RoomIdle, RoomViewers, TryStop};
+use crate::bridge::{ClusterRooms, RoomCount};
+use crate::protocol::{ErrorCode, Refusal, RoomId};
+use crate::room::{
+    self, Conn, Room, RoomConfig, RoomHooks, RoomIdle, RoomViewers, TryStop, WatchViewers,
+};
+
+/// Most viewer streams waiting for one room that is not live here.
+const MAX_WAITING_WATCHERS_PER_ROOM: usize = 10_000;
 
 pub struct Registry {
     rooms: HashMap<RoomId, Addr<Room>>,
     /// Viewer counts as rooms last reported them (coalesced like `viewers` frames).
     viewers: HashMap<String, u64>,
+    /// Viewer streams (SSE) of rooms that are not live here: a stream never
+    /// starts a room (contract §6); it joins the room when someone does.
+    waiting: HashMap<RoomId, Vec<tokio::sync::mpsc::Sender<u64>>>,
+    /// Live rooms allowed on this node (`limits.rooms_per_node`).
+    max_rooms: usize,
     cfg: RoomConfig,
 }
 
 impl Registry {
-    pub fn new(cfg: RoomConfig) -> Self {
+    pub fn new(cfg: RoomConfig, max_rooms: usize) -> Self {
         Registry {
             rooms: HashMap::new(),
             viewers: HashMap::new(),
+            waiting: HashMap::new(),
+            max_rooms,
             cfg,
         }
     }
 
-    fn room(&mut self, id: &RoomId, ctx: &mut Context<Self>) -> Addr<Room> {
-        if let Some(addr) = self.rooms.get(id)
-            && addr.connected()
-        {
-            return addr.clone();
+    /// The live room `id`, if there is one.
+    fn live(&self, id: &RoomId) -> Option<Addr<Room>> {
+        self.rooms.get(id).filter(|a| a.connected()).cloned()
+    }
+
+    /// The room `id`, started if it is not live, unless this node already holds
+    /// its maximum of rooms (rooms in their idle grace count).
+    fn room(&mut self, id: &RoomId, ctx: &mut Context<Self>) -> Result<Addr<Room>, RoomError> {
+        if let Some(addr) = self.live(id) {
+            return Ok(addr);
+        }
+        self.rooms.retain(|_, a| a.connected());
+        if self.rooms.len() >= self.max_rooms {
+            return Err(RoomError::Limit(self.max_rooms));
         }
         let hooks = RoomHooks {
             idle: ctx.address().recipient(),
@@ -44,8 +65,11 @@ impl Registry {
         };
         let addr = Room::new(id.clone(), self.cfg.clone(), hooks).start();
         tracing::debug!(room = %id, "room started");
+        for tx in self.waiting.remove(id).into_iter().flatten() {
+            addr.do_send(WatchViewers { tx });
+        }
         self.rooms.insert(id.clone(), addr.clone());
-        addr
+        Ok(addr)
     }
 }
 
@@ -54,13 +78,36 @@ impl Actor for Registry {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
+        // Viewer streams that went away stop waiting.
+        ctx.run_interval(std::time::Duration::from_secs(5), |act, _| {
+            act.waiting.retain(|_, txs| {
+                txs.retain(|tx| !tx.is_closed());
+                !txs.is_empty()
+            });
+        });
     }
 }
 
-/// The room could not answer (it stopped while the request was on its way).
+/// Why a request for a room could not be answered.
 #[derive(Debug, thiserror::Error)]
-#[error("room {0} is unavailable")]
-pub struct RoomUnavailable(pub RoomId);
+pub enum RoomError {
+    /// The room stopped while the request was on its way.
+    #[error("room {0} is unavailable")]
+    Unavailable(RoomId),
+    /// Starting it would exceed `limits.rooms_per_node`.
+    #[error("this node holds its maximum of {0} live rooms; try again later")]
+    Limit(usize),
+}
+
+impl RoomError {
+    /// As a client frame's refusal.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            RoomError::Limit(_) => Refusal::new(ErrorCode::RoomLimit, self.to_string()),
+            RoomError::Unavailable(_) => Refusal::new(ErrorCode::Internal, self.to_string()),
+        }
+    }
+}
 
 /// Any request for a room by name, from the server API or a moderator frame:
 /// the room is started if it is not live (it loads its state from the store),
@@ -75,7 +122,7 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    type Result = Result<M::Result, RoomUnavailable>;
+    type Result = Result<M::Result, RoomError>;
 }
 
 impl<M> Handler<ForRoom<M>> for Registry
@@ -85,13 +132,16 @@ where
     Room: Handler<M>,
     <Room as Actor>::Context: ToEnvelope<Room, M>,
 {
-    type Result = ResponseFuture<Result<M::Result, RoomUnavailable>>;
+    type Result = ResponseFuture<Result<M::Result, RoomError>>;
     fn handle(&mut self, req: ForRoom<M>, ctx: &mut Context<Self>) -> Self::Result {
-        let addr = self.room(&req.room, ctx);
+        let addr = match self.room(&req.room, ctx) {
+            Ok(addr) => addr,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         // `send` queues the request now, ahead of any TryStop this registry sends later.
         let reply = addr.send(req.msg);
         let room = req.room;
-        Box::pin(async move { reply.await.map_err(|_| RoomUnavailable(room)) })
+        Box::pin(async move { reply.await.map_err(|_| RoomError::Unavailable(room)) })
     }
 }
 
@@ -99,7 +149,7 @@ where
 /// (starting it if needed) and answers with the room's address, which the
 /// session uses for everything else it sends to that room.
 #[derive(Message)]
-#[rtype(result = "Addr<Room>")]
+#[rtype(result = "Result<Addr<Room>, RoomError>")]
 pub struct JoinRoom {
     pub room: RoomId,
     pub conn: Conn,
@@ -107,14 +157,46 @@ pub struct JoinRoom {
 }
 
 impl Handler<JoinRoom> for Registry {
-    type Result = MessageResult<JoinRoom>;
+    type Result = Result<Addr<Room>, RoomError>;
     fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) -> Self::Result {
-        let addr = self.room(&msg.room, ctx);
+        let addr = self.room(&msg.room, ctx)?;
         addr.do_send(room::Join {
             conn: msg.conn,
             reference: msg.reference,
         });
-        MessageResult(addr)
+        Ok(addr)
+    }
+}
+
+/// A viewer stream (SSE) of `room`: live rooms send it every change; for a
+/// room that is not live here it waits (without starting one) and answers
+/// the cluster-wide count, or 0 on a single node.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct WatchRoom {
+    pub room: RoomId,
+    pub tx: tokio::sync::mpsc::Sender<u64>,
+}
+
+impl Handler<WatchRoom> for Registry {
+    type Result = ResponseFuture<u64>;
+    fn handle(&mut self, msg: WatchRoom, _: &mut Context<Self>) -> Self::Result {
+        if let Some(addr) = self.live(&msg.room) {
+            let reply = addr.send(WatchViewers { tx: msg.tx });
+            return Box::pin(async move { reply.await.unwrap_or(0) });
+        }
+        let waiting = self.waiting.entry(msg.room.clone()).or_default();
+        if waiting.len() < MAX_WAITING_WATCHERS_PER_ROOM {
+            waiting.push(msg.tx);
+        }
+        let bridge = self.cfg.bridge.clone();
+        let room = msg.room;
+        Box::pin(async move {
+            match bridge {
+                Some(b) => b.send(RoomCount { room }).await.ok().flatten().unwrap_or(0),
+                None => 0,
+            }
+        })
     }
 }
 

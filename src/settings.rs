@@ -13,8 +13,8 @@ use anyhow::Context;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
-/// The secret used when none is configured outside production.
-pub const DEV_JWT_SECRET: &str = "roomcast-development-secret-do-not-use-in-production";
+/// Shortest secret production accepts (contract §4).
+pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 
 /// A string that never prints (tokens, keys, passwords).
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -240,16 +240,22 @@ impl Settings {
 
     /// Cross-field checks that serde cannot express.
     fn check(&self, production: bool) -> anyhow::Result<()> {
-        if production
-            && self
+        if production {
+            let len = self
                 .auth
                 .jwt_secret
                 .as_ref()
-                .is_none_or(|s| s.expose().is_empty())
-        {
-            anyhow::bail!(
-                "auth.jwt_secret is required when ROOMCAST_ENV=production \
-                 (set ROOMCAST__AUTH__JWT_SECRET)"
+                .map_or(0, |s| s.expose().len());
+            if len == 0 {
+                anyhow::bail!(
+                    "auth.jwt_secret is required when ROOMCAST_ENV=production \
+                     (set ROOMCAST__AUTH__JWT_SECRET)"
+                );
+            }
+            anyhow::ensure!(
+                len >= MIN_PRODUCTION_SECRET_BYTES,
+                "auth.jwt_secret must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production \
+                 (it is {len})"
             );
         }
         let l = &self.limits;
@@ -291,12 +297,39 @@ impl Settings {
         Ok(())
     }
 
-    /// The JWT secret in force (the development one when unset, see [`Settings::check`]).
-    pub fn jwt_secret(&self) -> &str {
-        match &self.auth.jwt_secret {
-            Some(s) if !s.expose().is_empty() => s.expose(),
-            _ => DEV_JWT_SECRET,
+    /// The JWT secret in force: `auth.jwt_secret`, or else the one kept in
+    /// `auth.secret_file`, generated at random (and kept, readable by this user
+    /// only) the first time. `roomcast token` and the server read the same file.
+    pub fn jwt_secret(&self) -> anyhow::Result<Secret> {
+        if let Some(s) = self
+            .auth
+            .jwt_secret
+            .as_ref()
+            .filter(|s| !s.expose().is_empty())
+        {
+            return Ok(s.clone());
         }
+        let path = Path::new(&self.auth.secret_file);
+        if let Ok(kept) = std::fs::read_to_string(path) {
+            let kept = kept.trim();
+            if !kept.is_empty() {
+                return Ok(Secret::new(kept));
+            }
+        }
+        let secret = random_hex(32).context("failed to read random bytes for a secret")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
+        }
+        write_private(path, &secret).with_context(|| {
+            format!("failed to keep the generated secret in {}", path.display())
+        })?;
+        tracing::warn!(
+            file = %path.display(),
+            "auth.jwt_secret is not set: generated a random secret and kept it there \
+             (every node of a cluster needs the same one: set ROOMCAST__AUTH__JWT_SECRET)"
+        );
+        Ok(Secret::new(secret))
     }
 
     /// This node's id: `node.id`, else the host name.
@@ -311,6 +344,27 @@ impl Settings {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "roomcast".to_owned())
     }
+}
+
+/// `n` random bytes from the kernel, as hex.
+fn random_hex(n: usize) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Write a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
 }
 
 impl Limits {
@@ -340,7 +394,38 @@ mod tests {
         assert_eq!(s.limits.max_frame_bytes, 4096);
         assert_eq!(s.limits.max_rooms_per_connection, 10);
         assert_eq!(s.rooms.emojis.len(), 6);
-        assert_eq!(s.jwt_secret(), DEV_JWT_SECRET);
+        assert_eq!(s.auth.secret_file, "data/jwt_secret");
+    }
+
+    #[test]
+    fn without_a_secret_one_is_generated_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("roomcast-secret-{}", ulid::Ulid::generate()));
+        let mut s = Settings::load_from(Path::new("/nonexistent"), None).unwrap();
+        s.auth.secret_file = dir.join("data/jwt_secret").display().to_string();
+        let first = s.jwt_secret().unwrap();
+        assert_eq!(first.expose().len(), 64);
+        assert_eq!(s.jwt_secret().unwrap(), first, "the kept one is reused");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&s.auth.secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A configured secret wins.
+        s.auth.jwt_secret = Some(Secret::new("configured"));
+        assert_eq!(s.jwt_secret().unwrap().expose(), "configured");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn production_refuses_a_short_secret() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut s = Settings::load_from(&dir, None).unwrap();
+        s.auth.jwt_secret = Some(Secret::new("x".repeat(31)));
+        let err = s.check(true).unwrap_err();
+        assert!(format!("{err:#}").contains("at least 32"), "{err:#}");
+        s.auth.jwt_secret = Some(Secret::new("x".repeat(32)));
+        assert!(s.check(true).is_ok());
     }
 
     #[test]

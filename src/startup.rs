@@ -28,6 +28,34 @@ use crate::routes::{self, AppState};
 use crate::session::{self, SessionShared};
 use crate::settings::Settings;
 use crate::store::{self, Store, StoreStatus};
+use crate::webhooks::{self, WebhookSender};
+
+/// Failed `/api` authentications allowed per client address per minute
+/// (burst the same); past them, 429 instead of 401.
+const AUTH_FAILURES_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
+
+/// The shutdown budget after a signal: what each step after the drain window
+/// may take. Their sum stays within the contract's 5 s (`tests::the_shutdown_
+/// budget_fits`), and the Kubernetes grace period covers the drain window, the
+/// preStop sleep and this (`.ci/validate-k8s.sh`).
+pub mod budget {
+    use std::time::Duration;
+    /// Sessions still closing when the drain window ends.
+    pub const AFTER_DRAIN: Duration = Duration::from_millis(500);
+    /// Stopping the HTTP workers (connections left are cut).
+    pub const STOP: Duration = Duration::from_millis(500);
+    /// Taking this node's presence out of Redis.
+    pub const REDIS: Duration = Duration::from_millis(1_000);
+    /// The final write of the store's queue.
+    pub const FLUSH: Duration = Duration::from_millis(1_800);
+    /// Storing what the webhook sender holds.
+    pub const WEBHOOKS: Duration = Duration::from_millis(500);
+
+    /// Everything after the drain window, at most.
+    pub fn after_drain() -> Duration {
+        AFTER_DRAIN + STOP * 2 + REDIS + FLUSH + WEBHOOKS
+    }
+}
 
 /// How long shutdown waits for the store to write what it holds.
 const FINAL_FLUSH: Duration = Duration::from_secs(10);
@@ -39,8 +67,10 @@ pub struct Application {
     store: Addr<Store>,
     store_status: Arc<StoreStatus>,
     bridge: Option<Addr<RedisBridge>>,
+    webhooks: Option<Addr<WebhookSender>>,
     draining: Arc<AtomicBool>,
     hub: Hub,
+    drain_tx: tokio::sync::watch::Sender<bool>,
     drain_window: Duration,
 }
 
@@ -56,16 +86,13 @@ impl Application {
             .port();
         let node_id = settings.node_id();
 
-        if settings
-            .auth
-            .jwt_secret
-            .as_ref()
-            .is_none_or(|s| s.expose().is_empty())
-        {
-            tracing::warn!(
-                "auth.jwt_secret is not set: using the development secret (never do this in production)"
-            );
-        }
+        let jwt_secret = settings.jwt_secret()?;
+        let (trusted_proxies, unreadable) =
+            routes::client_ip::parse_trusted(&settings.server.trusted_proxies);
+        anyhow::ensure!(
+            unreadable.is_empty(),
+            "server.trusted_proxies has entries that are not addresses or CIDR blocks: {unreadable:?}"
+        );
         if settings.api.key.is_none() {
             tracing::info!("api.key is not set: the server API refuses every call");
         }
@@ -90,6 +117,11 @@ impl Application {
         let bridge_status = bridge.as_ref().map(RedisBridge::status);
         let bridge = bridge.map(Actor::start);
 
+        let open_db = webhook_db(&settings, &store_status);
+        let webhooks = WebhookSender::configured(&settings, node_id.clone(), open_db)
+            .context("invalid [webhooks] settings")?
+            .map(Actor::start);
+
         let limits = &settings.limits;
         let emojis: Arc<[String]> = settings.rooms.emojis.clone().into();
         let room_cfg = RoomConfig {
@@ -111,11 +143,14 @@ impl Application {
                 Duration::from_secs(1),
             ),
             store: store.clone(),
-            webhooks: crate::webhooks::Webhooks::default(),
+            store_status: store_status.clone(),
+            webhooks: webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient)),
         };
-        let registry = Registry::new(room_cfg).start();
+        let registry = Registry::new(room_cfg, settings.limits.rooms_per_node).start();
 
+        let auth = Authenticator::new(jwt_secret.expose().as_bytes(), settings.auth.leeway_s);
         let draining = Arc::new(AtomicBool::new(false));
+        let (drain_tx, drain_signal) = tokio::sync::watch::channel(false);
         let drain_window = Duration::from_secs(settings.server.drain_s);
         let hub = Hub::default();
         let sessions = Arc::new(SessionShared {
@@ -131,16 +166,24 @@ impl Application {
             emojis,
             anonymous_chat: settings.auth.anonymous_chat,
             reaction_quota: session::reaction_quota(limits.reactions_per_second),
+            auth: auth.clone(),
         });
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(settings.jwt_secret().as_bytes(), settings.auth.leeway_s),
+            auth,
             api_key: settings.api.key.clone(),
             registry,
             store: store.clone(),
             store_status: store_status.clone(),
             bridge_status,
             draining: draining.clone(),
+            drain_signal,
             sessions,
+            trusted_proxies,
+            caps: crate::session::caps::Caps::new(&settings.limits),
+            auth_failures: governor::RateLimiter::keyed(
+                governor::Quota::per_minute(AUTH_FAILURES_PER_MINUTE)
+                    .allow_burst(AUTH_FAILURES_PER_MINUTE),
+            ),
         });
 
         let bridge_for_app = bridge.clone();
@@ -166,8 +209,10 @@ impl Application {
             store,
             store_status,
             bridge: bridge_for_app,
+            webhooks,
             draining,
             hub,
+            drain_tx,
             drain_window,
         })
     }
@@ -198,6 +243,10 @@ impl Application {
         // The server future must keep being polled: it is what carries out
         // `pause` and `stop`. So it runs as its own task.
         let mut server = actix_web::rt::spawn(self.server);
+        // Stopped by the handle: finish writing whatever it takes (tests, tools).
+        // By a signal: every step is bounded, so the process exits within
+        // `server.drain_s` + 5 s whatever its clients do (contract §6).
+        let mut flush_for = FINAL_FLUSH;
         tokio::select! {
             res = &mut server => res.context("HTTP server task failed")?.context("HTTP server failed")?,
             () = shutdown_signal() => {
@@ -205,23 +254,24 @@ impl Application {
                 self.draining.store(true, Ordering::Release);
                 handle.pause().await; // stop accepting connections
                 self.hub.drain();
-                // Every session leaves within the window; give them a little more to close.
-                let deadline = tokio::time::Instant::now() + self.drain_window + Duration::from_secs(2);
+                let _ = self.drain_tx.send(true); // viewer streams end now
+                // Every session leaves within the window.
+                let deadline = tokio::time::Instant::now() + self.drain_window + budget::AFTER_DRAIN;
                 while METRICS.connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                handle.stop(true).await;
-                server.await.context("HTTP server task failed")?.context("HTTP server failed")?;
+                // Whoever is still connected (a client that stopped reading) is cut.
+                let _ = tokio::time::timeout(budget::STOP, handle.stop(false)).await;
+                let _ = tokio::time::timeout(budget::STOP, server).await;
+                flush_for = budget::FLUSH;
             }
         }
         if let Some(bridge) = &self.bridge {
-            let _ = bridge.send(crate::bridge::Shutdown).await;
+            let _ = tokio::time::timeout(budget::REDIS, bridge.send(crate::bridge::Shutdown)).await;
         }
         let left = self
             .store
-            .send(store::Flush {
-                timeout: FINAL_FLUSH,
-            })
+            .send(store::Flush { timeout: flush_for })
             .await
             .context("store unreachable at shutdown")?;
         if left > 0 {
@@ -232,8 +282,30 @@ impl Application {
         } else {
             tracing::info!("shutdown complete; every write stored");
         }
+        if let Some(hooks) = &self.webhooks {
+            let bound = flush_for.min(budget::WEBHOOKS);
+            let _ = tokio::time::timeout(bound, hooks.send(webhooks::Shutdown { timeout: bound }))
+                .await;
+        }
         Ok(())
     }
+}
+
+/// How the webhook actor opens the database: once the store has migrated it,
+/// with a small pool of its own.
+fn webhook_db(settings: &Settings, status: &Arc<StoreStatus>) -> webhooks::OpenDb {
+    let status = status.clone();
+    let mut db = settings.database.clone();
+    db.max_connections = db.max_connections.clamp(1, 2);
+    Box::new(move || {
+        let (status, db) = (status.clone(), db.clone());
+        Box::pin(async move {
+            while !status.ready.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            store::open_database(&db).await
+        })
+    })
 }
 
 /// The HTTP/1 service of one worker: the actix-web `App` for every request,
@@ -262,6 +334,18 @@ fn http_service(
         }
     });
     let app = App::new()
+        // Security headers on every answer that does not set its own (the
+        // console sets a CSP of its own for its pages).
+        .wrap(
+            actix_web::middleware::DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add((
+                    "Content-Security-Policy",
+                    "default-src 'none'; frame-ancestors 'none'",
+                )),
+        )
         .wrap_fn(|req, srv| {
             // Every request gets an id on its log lines, and its duration goes to /metrics.
             use tracing::Instrument as _;
@@ -313,5 +397,19 @@ async fn shutdown_signal() {
             tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shutdown_budget_fits_the_contracts_five_seconds() {
+        assert!(
+            budget::after_drain() <= Duration::from_secs(5),
+            "{:?}",
+            budget::after_drain()
+        );
     }
 }

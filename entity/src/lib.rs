@@ -9,3 +9,4 @@ pub mod room_ban;
 pub mod room_setting;
 pub mod room_timeout;
 pub mod viewer_snapshot;
+pub mod webhook_outbox;

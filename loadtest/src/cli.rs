@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// The server's development secret (`auth.jwt_secret` unset).
-pub const DEV_JWT_SECRET: &str = "roomcast-development-secret-do-not-use-in-production";
+/// Where a server with no configured secret keeps the one it generated.
+pub const SECRET_FILE: &str = "data/jwt_secret";
 /// Where a server listens by default.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/ws";
 /// The server's per-connection reaction limit (`limits.reactions_per_second`).
@@ -35,16 +36,15 @@ pub struct Global {
     #[arg(long = "url", value_name = "URL", global = true)]
     pub urls: Vec<String>,
 
-    /// HS256 secret used to sign the senders' tokens.
+    /// HS256 secret used to sign the senders' tokens (default: the one a
+    /// server without `auth.jwt_secret` generated in `data/jwt_secret`).
     #[arg(
         long,
         env = "ROOMCAST_JWT_SECRET",
-        default_value = DEV_JWT_SECRET,
         hide_env_values = true,
-        hide_default_value = true,
         global = true
     )]
-    pub jwt_secret: String,
+    pub jwt_secret: Option<String>,
 
     /// PID of a server process (repeatable, in the order of --url) to sample its
     /// CPU time and resident memory from /proc.

@@ -149,9 +149,14 @@ fn execute(cli: &Cli, p: Prepared) -> u8 {
 
 fn make_ctx(cli: &Cli, p: &Prepared, nonce: &str) -> Arc<Ctx> {
     let g = &cli.global;
+    // Exit code 2, like every other argument the tool refuses.
+    let secret = jwt_secret(g.jwt_secret.as_deref()).unwrap_or_else(|e| {
+        eprintln!("roomcast-loadtest: {e}");
+        std::process::exit(2)
+    });
     Arc::new(Ctx {
         router: Router::new(p.targets.clone(), p.src_ips),
-        minter: token::Minter::new(&g.jwt_secret, g.max_runtime + 3600),
+        minter: token::Minter::new(&secret, g.max_runtime + 3600),
         nonce: nonce.to_owned(),
         server_pids: g.server_pids.clone(),
         concurrency: g.connect_concurrency.div_ceil(p.procs).max(1),
@@ -241,8 +246,22 @@ async fn run_top(cli: &Cli, p: &Prepared, max_runtime: Duration) -> u8 {
     report::human(&header, ok, &lines, &problems);
     let line = report::line(&header, ok, fields, &problems);
     if let Err(e) = report::write(&line, cli.global.json_out.as_deref()) {
-        eprintln!("roomcast-loadtest: {e:#}");
+        eprintln!("roomcast-loadtest: {e}");
         return EXIT_FAIL;
     }
     if ok { 0 } else { EXIT_FAIL }
+}
+
+/// The senders' signing secret: `--jwt-secret`, else the server's generated one.
+fn jwt_secret(given: Option<&str>) -> Result<String, String> {
+    if let Some(s) = given {
+        return Ok(s.to_owned());
+    }
+    let kept = std::fs::read_to_string(cli::SECRET_FILE).map_err(|e| {
+        format!(
+            "no --jwt-secret given and {} is not readable ({e}): pass the server's secret",
+            cli::SECRET_FILE
+        )
+    })?;
+    Ok(kept.trim().to_owned())
 }

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_messages;
 mod m20261123_000002_create_moderation;
 mod m20261123_000003_create_viewer_snapshots;
+mod m20261201_000001_create_webhook_outbox;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_messages::Migration),
             Box::new(m20261123_000002_create_moderation::Migration),
             Box::new(m20261123_000003_create_viewer_snapshots::Migration),
+            Box::new(m20261201_000001_create_webhook_outbox::Migration),
         ]
     }
 }

@@ -42,3 +42,143 @@ impl Envelope {
         serde_json::from_slice(payload)
     }
 }
+
+/// Upper bounds on what another node may send (contract §6: cluster events
+/// are checked like client input). Generous: they only catch nonsense.
+const MAX_TEXT_CHARS: usize = 2_000;
+const MAX_BADGES: usize = 16;
+const MAX_REACTION_KINDS: usize = 64;
+const MAX_REACTIONS_PER_WINDOW: u64 = 10_000_000;
+const MAX_PRESENCE: u64 = 10_000_000;
+const MAX_EVENT_DATA_BYTES: usize = 2_048;
+
+impl ClusterEvent {
+    /// Check an event that arrived on `room`'s channel; the reason if it is
+    /// malformed or out of range (the event is then dropped and counted).
+    pub fn validate(self, room: &str) -> Result<ClusterEvent, &'static str> {
+        use crate::protocol::{MessageId, UserId, check_name};
+        match self {
+            ClusterEvent::Message { msg } => {
+                if msg.room != room {
+                    return Err("message for another room");
+                }
+                if !MessageId::is_valid(&msg.id) || !UserId::is_valid(&msg.user) {
+                    return Err("message id or user malformed");
+                }
+                if check_name(&msg.name).is_err() {
+                    return Err("message name malformed");
+                }
+                let n = msg.text.chars().count();
+                if n == 0 || n > MAX_TEXT_CHARS || msg.text.chars().any(char::is_control) {
+                    return Err("message text out of range");
+                }
+                if msg.badges.len() > MAX_BADGES || msg.badges.iter().any(|b| b.len() > 64) {
+                    return Err("message badges out of range");
+                }
+                Ok(ClusterEvent::Message { msg })
+            }
+            ClusterEvent::Moderation { by, action } => {
+                if !UserId::is_valid(&by) {
+                    return Err("moderator malformed");
+                }
+                let action = action.validate().map_err(|_| "moderation out of range")?;
+                Ok(ClusterEvent::Moderation { by, action })
+            }
+            ClusterEvent::Event { name, data } => {
+                let n = name.chars().count();
+                if n == 0 || n > 64 || name.chars().any(char::is_control) {
+                    return Err("event name out of range");
+                }
+                if data.get().len() > MAX_EVENT_DATA_BYTES || !data.get().starts_with('{') {
+                    return Err("event data out of range");
+                }
+                Ok(ClusterEvent::Event { name, data })
+            }
+            ClusterEvent::Reactions { counts } => {
+                if counts.len() > MAX_REACTION_KINDS
+                    || counts
+                        .iter()
+                        .any(|(e, n)| e.len() > 64 || *n > MAX_REACTIONS_PER_WINDOW)
+                {
+                    return Err("reaction counts out of range");
+                }
+                Ok(ClusterEvent::Reactions { counts })
+            }
+            ClusterEvent::Presence { count } if count > MAX_PRESENCE => {
+                Err("presence count out of range")
+            }
+            presence @ ClusterEvent::Presence { .. } => Ok(presence),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MessageId, UserId};
+
+    fn msg(room: &str) -> ChatMessage {
+        ChatMessage {
+            room: room.into(),
+            id: ulid::Ulid::generate().to_string(),
+            user: "u1".into(),
+            name: "Ann".into(),
+            text: "hi".into(),
+            ts: 0,
+            badges: vec![],
+        }
+    }
+
+    #[test]
+    fn events_in_range_pass_and_others_are_refused() {
+        assert!(
+            ClusterEvent::Message { msg: msg("r") }
+                .validate("r")
+                .is_ok()
+        );
+        assert!(
+            ClusterEvent::Message { msg: msg("r") }
+                .validate("other")
+                .is_err()
+        );
+        let mut long = msg("r");
+        long.text = "x".repeat(MAX_TEXT_CHARS + 1);
+        assert!(ClusterEvent::Message { msg: long }.validate("r").is_err());
+        let timeout = |seconds| ClusterEvent::Moderation {
+            by: "m".into(),
+            action: ModAction::Timeout {
+                user: UserId::parse("u2").unwrap(),
+                seconds,
+                reason: None,
+            },
+        };
+        assert!(timeout(60).validate("r").is_ok());
+        assert!(timeout(0).validate("r").is_err());
+        assert!(timeout(u64::MAX).validate("r").is_err());
+        let delete = ClusterEvent::Moderation {
+            by: "m".into(),
+            action: ModAction::Delete {
+                id: MessageId::parse(ulid::Ulid::generate().to_string()).unwrap(),
+            },
+        };
+        assert!(delete.validate("r").is_ok());
+        assert!(
+            ClusterEvent::Presence { count: u64::MAX }
+                .validate("r")
+                .is_err()
+        );
+        assert!(
+            ClusterEvent::Reactions {
+                counts: vec![("heart".into(), u64::MAX)]
+            }
+            .validate("r")
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn malformed_ids_do_not_even_decode() {
+        let bad = r#"{"node":"b","event":{"moderation":{"by":"m","action":{"ban":{"user":"","reason":null}}}}}"#;
+        assert!(Envelope::decode(bad.as_bytes()).is_err());
+    }
+}

@@ -19,7 +19,7 @@ pub mod keys;
 pub mod presence;
 mod redis_io;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 pub use event::{ClusterEvent, Envelope};
 pub use keys::Keys;
 
+use crate::metrics::{self, METRICS};
 use crate::protocol::{RoomId, now_ms};
 use redis_io::Outgoing;
 
@@ -72,8 +73,15 @@ pub struct RedisBridge {
     rooms: HashMap<RoomId, LiveRoom>,
     /// This node's connection count per room, as advertised.
     counts: HashMap<String, u64>,
+    /// The other nodes whose heartbeat is within the TTL (refreshed every heartbeat).
+    live_nodes: HashSet<String>,
+    /// Events of nodes not known to be live, held (in order) while we ask Redis.
+    unverified: HashMap<String, Vec<(RoomId, ClusterEvent)>>,
     status: Arc<BridgeStatus>,
 }
+
+/// Events held per unknown node while its membership is checked.
+const MAX_UNVERIFIED: usize = 1_000;
 
 impl RedisBridge {
     /// Set up (no connection is made until the actor starts; Redis may be down).
@@ -97,6 +105,8 @@ impl RedisBridge {
             sink: None,
             rooms: HashMap::new(),
             counts: HashMap::new(),
+            live_nodes: HashSet::new(),
+            unverified: HashMap::new(),
             status: Arc::new(BridgeStatus::default()),
         })
     }
@@ -106,6 +116,9 @@ impl RedisBridge {
     }
 
     fn publish(&self, room: &str, event: ClusterEvent) {
+        // A moderation action must reach every node: it is kept and sent again
+        // until Redis takes it (other events are current state, resent anyway).
+        let keep = matches!(event, ClusterEvent::Moderation { .. });
         let envelope = Envelope {
             node: self.node.clone(),
             event,
@@ -115,9 +128,31 @@ impl RedisBridge {
                 let _ = self.writer.send(Outgoing::Publish {
                     channel: self.keys.room_channel(room),
                     payload,
+                    keep,
                 });
             }
             Err(err) => tracing::error!(room, error = %err, "failed to encode a cluster event"),
+        }
+    }
+
+    /// Learn which other nodes are live (their heartbeat is within the TTL).
+    fn refresh_live_nodes(&self, ctx: &mut Context<Self>) {
+        let (pool, keys, ttl) = (self.pool.clone(), self.keys.clone(), self.ttl);
+        ctx.spawn(
+            async move { presence::live_nodes_of(pool, keys, ttl).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    if let Ok(nodes) = res {
+                        act.live_nodes = nodes.into_iter().filter(|n| *n != act.node).collect();
+                    }
+                }),
+        );
+    }
+
+    /// Hand a checked event to its room.
+    fn deliver(&self, node: String, room: &RoomId, event: ClusterEvent) {
+        if let Some(live) = self.rooms.get(room) {
+            live.events.do_send(RemoteEvent { node, event });
         }
     }
 
@@ -178,8 +213,14 @@ impl Actor for RedisBridge {
             ctx.address(),
             self.status.clone(),
         ));
+        // Say we are live before we publish anything, so other nodes believe us.
+        self.heartbeat();
+        self.refresh_live_nodes(ctx);
         let every = (self.ttl / 3).max(Duration::from_millis(200));
-        ctx.run_interval(every, |act, _| act.heartbeat());
+        ctx.run_interval(every, |act, ctx| {
+            act.heartbeat();
+            act.refresh_live_nodes(ctx);
+        });
     }
 }
 
@@ -247,22 +288,72 @@ pub(crate) struct Incoming {
 
 impl Handler<Incoming> for RedisBridge {
     type Result = ();
-    fn handle(&mut self, msg: Incoming, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Incoming, ctx: &mut Context<Self>) {
         let Some(room) = self.keys.room_of_channel(&msg.channel) else {
             return;
         };
-        let Some(live) = self.rooms.get(room) else {
+        let Some((room, _)) = self.rooms.get_key_value(room) else {
             return;
         };
-        match Envelope::decode(&msg.payload) {
-            Ok(env) if env.node == self.node => {} // our own, already delivered here
-            Ok(env) => live.events.do_send(RemoteEvent {
-                node: env.node,
-                event: env.event,
-            }),
-            Err(err) => tracing::warn!(room, error = %err, "undecodable cluster event"),
+        let room = room.clone();
+        // Checked like client input (contract §6): malformed, out of range or
+        // foreign events are dropped and counted.
+        let env = match Envelope::decode(&msg.payload) {
+            Ok(env) if env.node == self.node => return, // our own, already delivered here
+            Ok(env) => env,
+            Err(err) => return dropped(&room, "undecodable", &err.to_string()),
+        };
+        let event = match env.event.validate(&room) {
+            Ok(event) => event,
+            Err(why) => return dropped(&room, why, &env.node),
+        };
+        if self.live_nodes.contains(&env.node) {
+            return self.deliver(env.node, &room, event);
+        }
+        // A node we do not know (yet, or again after Redis stalled its
+        // heartbeat): hold its events in order while we ask Redis, for up to
+        // the presence TTL.
+        let held = self.unverified.entry(env.node.clone()).or_default();
+        let first = held.is_empty();
+        if held.len() < MAX_UNVERIFIED {
+            held.push((room, event));
+        } else {
+            metrics::inc(&METRICS.cluster_events_dropped);
+        }
+        if first {
+            let (pool, keys, ttl) = (self.pool.clone(), self.keys.clone(), self.ttl);
+            let node = env.node;
+            ctx.spawn(
+                async move {
+                    let live = presence::becomes_live(pool, keys, ttl, &node).await;
+                    (node, live)
+                }
+                .into_actor(self)
+                .map(|(node, live), act, _| {
+                    let held = act.unverified.remove(&node).unwrap_or_default();
+                    if live {
+                        act.live_nodes.insert(node.clone());
+                        for (room, event) in held {
+                            act.deliver(node.clone(), &room, event);
+                        }
+                    } else {
+                        metrics::add(&METRICS.cluster_events_dropped, held.len() as u64);
+                        tracing::warn!(
+                            node,
+                            events = held.len(),
+                            "dropped events of a node that is not a live member"
+                        );
+                    }
+                }),
+            );
         }
     }
+}
+
+/// Count and log an event that was dropped.
+fn dropped(room: &str, why: &str, detail: &str) {
+    metrics::inc(&METRICS.cluster_events_dropped);
+    tracing::warn!(room, why, detail, "dropped a cluster event");
 }
 
 /// An event of another node, for a room live here (defined here, handled by
@@ -426,6 +517,28 @@ impl Handler<ClusterRooms> for RedisBridge {
                 _ => None,
             }
         })
+    }
+}
+
+/// One room's viewer count on the other live nodes (None if Redis is
+/// unreachable), for a room that is not live here.
+#[derive(Message)]
+#[rtype(result = "Option<u64>")]
+pub struct RoomCount {
+    pub room: RoomId,
+}
+
+impl Handler<RoomCount> for RedisBridge {
+    type Result = ResponseFuture<Option<u64>>;
+    fn handle(&mut self, msg: RoomCount, _: &mut Context<Self>) -> Self::Result {
+        let read = presence::remote_counts(
+            self.pool.clone(),
+            self.keys.clone(),
+            self.node.clone(),
+            self.ttl,
+            msg.room.into_string(),
+        );
+        Box::pin(async move { read.await.ok().map(|c| c.values().sum()) })
     }
 }
 

@@ -31,6 +31,41 @@ async fn live_nodes(
     Ok(nodes)
 }
 
+/// Every node whose heartbeat is within `ttl`.
+pub async fn live_nodes_of(pool: Pool, keys: Keys, ttl: Duration) -> anyhow::Result<Vec<String>> {
+    let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
+    live_nodes(&mut conn, &keys, ttl).await
+}
+
+/// Wait (up to `ttl`) for `node` to be live: a node whose heartbeat lapsed
+/// while Redis stalled comes back within a heartbeat. True if it did.
+pub async fn becomes_live(pool: Pool, keys: Keys, ttl: Duration, node: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + ttl;
+    loop {
+        if let Ok(true) = is_live(pool.clone(), keys.clone(), ttl, node).await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Is `node`'s heartbeat within `ttl`?
+pub async fn is_live(pool: Pool, keys: Keys, ttl: Duration, node: &str) -> anyhow::Result<bool> {
+    let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
+    let score: Option<i64> = tokio::time::timeout(
+        REDIS_TIMEOUT,
+        redis::cmd("ZSCORE")
+            .arg(keys.nodes())
+            .arg(node)
+            .query_async(&mut *conn),
+    )
+    .await??;
+    Ok(score.is_some_and(|s| s >= now_ms() - ttl.as_millis() as i64))
+}
+
 /// The live nodes other than `me`, and their counts in `room` (only non-zero ones).
 pub async fn remote_counts(
     pool: Pool,

@@ -2,6 +2,7 @@
 //! node sends (publishes and presence), and one subscription that forwards
 //! what arrives to the bridge actor. Both reconnect with backoff by themselves.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -17,14 +18,28 @@ const MAX_PIPELINE: usize = 512;
 
 /// Writes for the ordered writer task.
 pub(super) enum Outgoing {
-    Publish { channel: String, payload: Vec<u8> },
+    /// `keep`: sent again until Redis takes it (moderation actions).
+    Publish {
+        channel: String,
+        payload: Vec<u8>,
+        keep: bool,
+    },
     Pipeline(redis::Pipeline),
+    /// Nothing to write: time to try the held publishes again.
+    Tick,
 }
+
+/// Moderation publishes held while Redis is away, at most.
+const MAX_KEPT: usize = 100_000;
+/// How often held publishes are tried again while nothing else is written.
+const KEPT_RETRY: Duration = Duration::from_millis(500);
 
 /// Send everything this node writes to Redis, in order, on one connection.
 /// Consecutive publishes go out as one pipeline. While Redis is unreachable,
-/// writes are dropped (and counted): presence is rewritten whole by the next
-/// heartbeat, and cluster events are fire-and-forget by nature.
+/// most writes are dropped (and counted): presence is rewritten whole by the
+/// next heartbeat, messages and reactions are current events. Moderation
+/// actions are kept and sent again, oldest first, until Redis takes them (a
+/// ban must reach every node; a repeat is harmless).
 pub(super) async fn write_loop(
     client: redis::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
@@ -34,7 +49,17 @@ pub(super) async fn write_loop(
     let mut retry_at = Instant::now();
     let mut failures = 0u32;
     let mut batch: Vec<Outgoing> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut kept: VecDeque<(String, Vec<u8>)> = VecDeque::new();
+    loop {
+        let next = if kept.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(KEPT_RETRY, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => Some(Outgoing::Tick),
+            }
+        };
+        let Some(first) = next else { return };
         batch.push(first);
         while batch.len() < MAX_PIPELINE {
             match rx.try_recv() {
@@ -57,28 +82,50 @@ pub(super) async fn write_loop(
             }
         }
         let Some(c) = conn.as_mut() else {
-            status
-                .dropped
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            batch.clear();
+            hold(&mut batch, &mut kept, &status);
             continue;
         };
         let started = Instant::now();
+        // What waited goes first, in order.
+        let mut ok = true;
+        if !kept.is_empty() {
+            let mut pipe = redis::pipe();
+            for (channel, payload) in &kept {
+                pipe.publish(channel, payload).ignore();
+            }
+            ok = run(c, &pipe).await;
+            if ok {
+                status
+                    .published
+                    .fetch_add(kept.len() as u64, Ordering::Relaxed);
+                kept.clear();
+            }
+        }
         let mut publishes = redis::pipe();
         let mut n_publish = 0u64;
-        let mut ok = true;
+        let mut sent_keep: Vec<(String, Vec<u8>)> = Vec::new();
         for item in batch.drain(..) {
             match item {
-                Outgoing::Publish { channel, payload } => {
-                    publishes.publish(channel, payload).ignore();
+                Outgoing::Publish {
+                    channel,
+                    payload,
+                    keep,
+                } => {
+                    publishes.publish(&channel, &payload).ignore();
                     n_publish += 1;
+                    if keep {
+                        sent_keep.push((channel, payload));
+                    }
                 }
+                Outgoing::Tick => {}
                 Outgoing::Pipeline(pipe) => {
-                    if n_publish > 0 {
+                    if n_publish > 0 && ok {
                         ok &= run(c, &publishes).await;
                         publishes = redis::pipe();
                     }
-                    ok &= run(c, &pipe).await;
+                    if ok {
+                        ok &= run(c, &pipe).await;
+                    }
                 }
             }
         }
@@ -91,10 +138,36 @@ pub(super) async fn write_loop(
                 .last_publish_us
                 .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         } else {
-            status.dropped.fetch_add(n_publish, Ordering::Relaxed);
+            // Not known to be taken: the moderation actions wait for the next try.
+            let n_kept = sent_keep.len() as u64;
+            for item in sent_keep {
+                if kept.len() < MAX_KEPT {
+                    kept.push_back(item);
+                }
+            }
+            status
+                .dropped
+                .fetch_add(n_publish - n_kept, Ordering::Relaxed);
             conn = None;
             failures += 1;
             retry_at = Instant::now() + backoff(failures);
+        }
+    }
+}
+
+/// Redis is away: keep the moderation publishes of `batch`, drop the rest.
+fn hold(batch: &mut Vec<Outgoing>, kept: &mut VecDeque<(String, Vec<u8>)>, status: &BridgeStatus) {
+    for item in batch.drain(..) {
+        match item {
+            Outgoing::Publish {
+                channel,
+                payload,
+                keep: true,
+            } if kept.len() < MAX_KEPT => kept.push_back((channel, payload)),
+            Outgoing::Tick => {}
+            _ => {
+                status.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 
 use super::wire;
+use crate::metrics::{self, METRICS};
 
 /// A connection's id, unique within this process.
 pub type ConnId = u64;
@@ -81,6 +82,7 @@ impl Outbox {
     }
 
     fn push(&mut self, frame: Bytes) {
+        metrics::add(&METRICS.outbound_bytes, frame.len() as u64);
         self.bytes += frame.len();
         if self.head.is_none() {
             self.head = Some(frame);
@@ -92,6 +94,9 @@ impl Outbox {
     /// `n` bytes were written from the front.
     fn consume(&mut self, mut n: usize) {
         self.bytes -= n;
+        METRICS
+            .outbound_bytes
+            .fetch_sub(n as u64, std::sync::atomic::Ordering::Relaxed);
         while n > 0 {
             let Some(head) = &self.head else { return };
             let left = head.len() - self.offset;
@@ -109,6 +114,7 @@ impl Outbox {
     /// Drop what waits, except the rest of a frame already partly written
     /// (the stream would be corrupt without it).
     fn clear(&mut self) {
+        let before = self.bytes;
         self.rest = VecDeque::new();
         if self.offset > 0
             && let Some(head) = &self.head
@@ -119,6 +125,18 @@ impl Outbox {
             self.offset = 0;
             self.bytes = 0;
         }
+        let freed = (before - self.bytes) as u64;
+        METRICS
+            .outbound_bytes
+            .fetch_sub(freed, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Let go of everything (the socket is shut).
+    fn release(&mut self) {
+        METRICS
+            .outbound_bytes
+            .fetch_sub(self.bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        *self = Outbox::default();
     }
 }
 
@@ -330,7 +348,7 @@ impl Link {
     /// Shut the socket down and let go of every queued frame.
     fn shut(&self) {
         self.state.set(State::Closed);
-        *self.out.borrow_mut() = Outbox::default();
+        self.out.borrow_mut().release();
         // SAFETY: shutdown(2) on a descriptor this socket owns; it only ends the
         // connection (the descriptor itself is closed when the socket is dropped).
         unsafe {

@@ -70,6 +70,10 @@ pub enum ClientBody {
         room: RoomId,
         seconds: u64,
     },
+    /// Contract §6: a new token for this connection, before the old one expires.
+    Refresh {
+        token: String,
+    },
 }
 
 /// `ref`: an optional string of at most 64 characters.
@@ -179,6 +183,32 @@ pub enum Request {
         room: RoomId,
         action: ModAction,
     },
+    Refresh {
+        token: String,
+    },
+}
+
+impl Request {
+    /// The room a request is about, if any (for error frames).
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            Request::Join { room }
+            | Request::Leave { room }
+            | Request::Message { room, .. }
+            | Request::Reaction { room, .. }
+            | Request::History { room, .. }
+            | Request::Moderate { room, .. } => Some(room),
+            Request::Ping | Request::Refresh { .. } => None,
+        }
+    }
+
+    /// What the frame costs from the connection's frame budget (contract §6).
+    pub fn cost(&self, history_cost: u32) -> u32 {
+        match self {
+            Request::History { .. } => history_cost,
+            _ => 1,
+        }
+    }
 }
 
 /// A frame that was understood well enough to answer: the request and its `ref`.
@@ -274,6 +304,12 @@ impl ClientFrame {
             ClientBody::Unban { room, user } => moderate(room, ModAction::Unban { user }),
             ClientBody::SlowMode { room, seconds } => {
                 moderate(room, ModAction::SlowMode { seconds })
+            }
+            ClientBody::Refresh { token } => {
+                return Ok(Parsed {
+                    request: Request::Refresh { token },
+                    reference,
+                });
             }
         };
         match request {

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod refusal;
 pub mod rules;
 pub mod server;
+pub mod text;
 
 pub use client::{ClientBody, ClientFrame, ModAction, Parsed, Request, parse_client_frame};
 pub use ids::{MAX_ROOM_CHARS, MAX_USER_CHARS, MessageId, RoomId, UserId};

@@ -23,6 +23,79 @@ pub enum ErrorCode {
     TooLong,
     TooManyRooms,
     Internal,
+    // v2 (contract §10)
+    TooManyConnections,
+    RoomLimit,
+    TokenExpired,
+    FollowersOnly,
+    SubscribersOnly,
+    EmoteOnly,
+    Duplicate,
+    BlockedTerm,
+    Warned,
+}
+
+impl ErrorCode {
+    /// Every code, for metrics.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotJoined,
+        ErrorCode::Banned,
+        ErrorCode::TimedOut,
+        ErrorCode::RateLimited,
+        ErrorCode::SlowMode,
+        ErrorCode::TooLong,
+        ErrorCode::TooManyRooms,
+        ErrorCode::Internal,
+        ErrorCode::TooManyConnections,
+        ErrorCode::RoomLimit,
+        ErrorCode::TokenExpired,
+        ErrorCode::FollowersOnly,
+        ErrorCode::SubscribersOnly,
+        ErrorCode::EmoteOnly,
+        ErrorCode::Duplicate,
+        ErrorCode::BlockedTerm,
+        ErrorCode::Warned,
+    ];
+
+    /// Every code's name, in the order of [`ErrorCode::ALL`] (for metrics).
+    pub const NAMES: [&'static str; 20] = [
+        "bad_request",
+        "unauthorized",
+        "forbidden",
+        "not_joined",
+        "banned",
+        "timed_out",
+        "rate_limited",
+        "slow_mode",
+        "too_long",
+        "too_many_rooms",
+        "internal",
+        "too_many_connections",
+        "room_limit",
+        "token_expired",
+        "followers_only",
+        "subscribers_only",
+        "emote_only",
+        "duplicate",
+        "blocked_term",
+        "warned",
+    ];
+
+    /// Count one refusal with this code in `roomcast_refusals_total`.
+    pub fn count(self) {
+        if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == self) {
+            crate::metrics::refused(i);
+        }
+    }
+
+    /// The contract's name of the code (as on the wire).
+    pub fn as_str(self) -> &'static str {
+        let i = ErrorCode::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        ErrorCode::NAMES[i]
+    }
 }
 
 /// A refused request: code, human message, and for the time-based refusals how long to wait.
@@ -56,8 +129,9 @@ impl Refusal {
         }
     }
 
-    /// The `error` frame for this refusal.
+    /// The `error` frame for this refusal (counted in `roomcast_refusals_total`).
     pub fn frame(&self, room: Option<&str>, reference: Option<&str>) -> Frame {
+        self.code.count();
         encode(&ServerFrame::Error {
             reference,
             room,
@@ -89,5 +163,18 @@ impl Rejected {
     pub fn frame(&self) -> Frame {
         self.refusal
             .frame(self.room.as_deref(), self.reference.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_named_as_serde_names_it() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! frames, the server API and the cluster (which checks events like input).
 
 use super::refusal::{ErrorCode, Refusal};
+use super::text;
 
 /// Longest `ref` a client may attach to a frame.
 pub const MAX_REF_CHARS: usize = 64;
@@ -56,52 +57,25 @@ pub fn check_name(name: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Remove control characters; line breaks and tabs become spaces (chat is one line).
-fn strip_controls(text: &str) -> String {
-    text.chars()
-        .filter_map(|c| match c {
-            '\n' | '\r' | '\t' => Some(' '),
-            c if c.is_control() => None,
-            c => Some(c),
-        })
-        .collect()
-}
-
-/// Chat text: control characters removed, trimmed, then 1..=max characters.
+/// Chat text: cleaned under §6 (see [`text::clean_chat`]), then 1..=max characters.
 pub fn clean_text(text: &str, max_chars: usize) -> Result<String, Refusal> {
-    let cleaned = strip_controls(text);
-    let trimmed = cleaned.trim();
-    let n = trimmed.chars().count();
-    if n == 0 {
-        return Err(Refusal::bad_request("text is empty"));
-    }
-    if n > max_chars {
-        return Err(Refusal::new(
-            ErrorCode::TooLong,
-            format!("text is {n} characters; the limit is {max_chars}"),
-        ));
-    }
-    Ok(if trimmed.len() == cleaned.len() {
-        cleaned
-    } else {
-        trimmed.to_owned()
-    })
+    text::clean_chat(text, max_chars)
 }
 
-/// A reason is optional, cleaned like chat text, and at most 200 characters.
+/// A reason is optional, cleaned like chat text, and at most 200 characters;
+/// one with no visible character left is no reason (`None`).
 pub fn clean_reason(reason: Option<String>) -> Result<Option<String>, Refusal> {
     let Some(reason) = reason else {
         return Ok(None);
     };
-    let cleaned = strip_controls(&reason);
-    let trimmed = cleaned.trim();
-    if trimmed.chars().count() > MAX_REASON_CHARS {
+    let cleaned = text::clean(&reason);
+    if cleaned.chars().count() > MAX_REASON_CHARS {
         return Err(Refusal::new(
             ErrorCode::TooLong,
             format!("reason is longer than {MAX_REASON_CHARS} characters"),
         ));
     }
-    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+    Ok(text::has_visible(&cleaned).then_some(cleaned))
 }
 
 #[cfg(test)]

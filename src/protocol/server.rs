@@ -52,6 +52,9 @@ pub enum ServerFrame<'a> {
         user: WelcomeUser<'a>,
         node: &'a str,
         heartbeat_ms: u64,
+        /// Contract §6: when the token runs out (ms); absent for anonymous viewers.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
     },
     Joined {
         room: &'a str,

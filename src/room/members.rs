@@ -72,6 +72,13 @@ impl Members {
         self.conns.get(&id)
     }
 
+    /// A member's identity changed (a token refresh).
+    pub fn set_user(&mut self, id: ConnId, user: Arc<Identity>) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.user = user;
+        }
+    }
+
     /// Add a member (a second join of the same connection changes nothing).
     pub fn insert(&mut self, conn: Conn) {
         if self.conns.contains_key(&conn.id) {

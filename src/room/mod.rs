@@ -14,12 +14,14 @@
 //! talks up to the registry only through the [`RoomHooks`] it was given.
 
 pub mod analytics;
+pub mod automod;
 pub mod members;
 pub mod moderation;
 pub mod msg;
 pub mod presence;
 pub mod reactions;
 pub mod recent;
+pub mod unique;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::auth::Identity;
-use crate::bridge::{self, ClusterEvent, RedisBridge};
+use crate::bridge::{self, ClusterEvent, RedisBridge, Resync};
 use crate::metrics::{self, METRICS};
 use crate::protocol::{self, ChatMessage, ErrorCode, ModAction, Refusal, RoomId, ServerFrame};
 use crate::store::{self, Store, Write};
@@ -42,8 +44,8 @@ use analytics::PeriodStats;
 pub use members::{Conn, ConnId, Detached, Members};
 use moderation::{Effects, ModState, Taken, Unlist};
 pub use msg::{
-    Info, Join, Leave, Moderate, Post, PostAs, PublishEvent, React, RoomHooks, RoomIdle, RoomInfo,
-    RoomViewers, TryStop, WatchViewers,
+    Info, Join, Leave, Moderate, Post, PostAs, PublishEvent, React, Refresh, RoomHooks, RoomIdle,
+    RoomInfo, RoomViewers, TryStop, WatchViewers,
 };
 use presence::{Coalescer, RemoteCounts};
 use reactions::Reactions;
@@ -72,6 +74,8 @@ pub struct RoomConfig {
     /// Length of an analytics snapshot period (a minute in production).
     pub snapshot_period: Duration,
     pub store: Addr<Store>,
+    /// What the store holds: a room acks a message only if the store takes it.
+    pub store_status: Arc<store::StoreStatus>,
     /// Events for the platform's webhook (a no-op when none is configured).
     pub webhooks: crate::webhooks::Webhooks,
 }
@@ -85,6 +89,15 @@ impl RoomConfig {
             .allow_burst(count)
     }
 }
+
+/// Backoff between attempts to load a room's state: 100 ms doubling to 5 s.
+fn load_backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
+}
+
+/// How often a room of a cluster reconciles with the database (plus a spread
+/// of up to 5 s, so they do not all come at once: at most 30 s).
+const RECONCILE_EVERY: Duration = Duration::from_secs(25);
 
 /// Tells room actors apart across restarts of the same room id.
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
@@ -108,6 +121,8 @@ pub struct Room {
     /// The viewer count as last broadcast.
     viewers: Coalescer,
     idle: Option<SpawnHandle>,
+    /// The room's state (bans, timeouts, settings) is loaded from the store.
+    loaded: bool,
     /// This period's analytics, written as a snapshot when it ends.
     stats: PeriodStats,
     /// Server-Sent-Events streams of the viewer count.
@@ -134,6 +149,7 @@ impl Room {
             presence: Coalescer::new(cfg.presence_interval),
             viewers: Coalescer::new(cfg.viewers_interval),
             idle: None,
+            loaded: false,
             stats: PeriodStats::default(),
             watchers: Vec::new(),
             me: None,
@@ -372,6 +388,11 @@ impl Room {
         });
         let effects = self.apply_moderation(by, action);
         for write in effects.writes {
+            if let Write::Log(entry) = &write {
+                // Contract §8: the log entry, sent by the node the action was taken on.
+                let kind = crate::webhooks::kind::MODERATION_ACTION;
+                self.cfg.webhooks.event(kind, &self.id, &**entry);
+            }
             self.persist(write);
         }
         effects.ack_id
@@ -439,6 +460,8 @@ impl Room {
         } = snapshot;
         if with_recent {
             self.recent.replace(recent);
+        } else {
+            self.recent.reconcile(&recent);
         }
         let newly_banned = self.moderation.load(moderation::Loaded {
             bans,
@@ -448,6 +471,37 @@ impl Room {
         for user in newly_banned {
             self.remove_user(&user);
         }
+    }
+
+    /// Load the room's state before handling anything else (joins wait in the
+    /// mailbox). Until it is loaded the room admits no one (a room without
+    /// its bans must not run); a failed load is retried with backoff.
+    fn load_state(&mut self, ctx: &mut Context<Self>, attempt: u32) {
+        let load = self.cfg.store.send(store::LoadRoom {
+            room: self.id.to_string(),
+            recent: self.cfg.recent as u64,
+        });
+        ctx.wait(load.into_actor(self).map(move |res, act, ctx| {
+            let err = match res {
+                Ok(Ok(snapshot)) => {
+                    act.load(snapshot, true);
+                    act.loaded = true;
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            let delay = load_backoff(attempt);
+            tracing::error!(parent: &act.span, error = %err, retry_in_ms = delay.as_millis() as u64,
+                "could not load room state; refusing joins until it loads");
+            act.loaded = false;
+            ctx.run_later(delay, move |act, ctx| act.load_state(ctx, attempt + 1));
+        }));
+    }
+
+    /// How long a join waits before trying a room whose state is not loaded.
+    fn retry_load_ms(&self) -> u64 {
+        500
     }
 
     /// Timers every room runs while it lives.
@@ -495,6 +549,12 @@ impl Room {
                 act.remote.replace(counts, Instant::now());
             }
         }));
+        // Reconcile with the database now and then: whatever an event lost
+        // between nodes is there (contract §6: within 30 s). Rooms spread out.
+        let every = RECONCILE_EVERY + Duration::from_millis(self.instance % 5_000);
+        ctx.run_interval(every, |_, ctx| {
+            ctx.notify(Resync);
+        });
         // Another node that stops refreshing its count drops out after the TTL.
         let every = (self.cfg.presence_ttl / 5).max(Duration::from_millis(100));
         ctx.run_interval(every, |act, ctx| {
@@ -513,20 +573,7 @@ impl Actor for Room {
         ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
         metrics::inc(&METRICS.rooms);
         self.me = Some(ctx.address().downgrade());
-        // Load the room's state before handling anything else (joins wait in the mailbox).
-        let load = self.cfg.store.send(store::LoadRoom {
-            room: self.id.to_string(),
-            recent: self.cfg.recent as u64,
-        });
-        ctx.wait(load.into_actor(self).map(|res, act, _| match res {
-            Ok(Ok(snapshot)) => act.load(snapshot, true),
-            Ok(Err(err)) => {
-                tracing::error!(parent: &act.span, error = %err, "could not load room state; starting empty")
-            }
-            Err(err) => {
-                tracing::error!(parent: &act.span, error = %err, "store unreachable; starting empty")
-            }
-        }));
+        self.load_state(ctx, 0);
         self.join_cluster(ctx);
         self.start_timers(ctx);
         self.check_idle(ctx);

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::metrics::{self, METRICS};
 use crate::protocol::{self, ErrorCode, Frame, ModAction, Refusal, RoomId, ServerFrame};
 use crate::store::{ModLogEntry, Write};
 
@@ -126,7 +125,6 @@ impl ModState {
             ));
         }
         if let Some(left) = self.timeout_left(user, now) {
-            metrics::inc(&METRICS.refused_timed_out);
             return Err(timed_out(left));
         }
         if moderator {
@@ -138,7 +136,6 @@ impl ModState {
             let interval = Duration::from_secs(self.slow_mode);
             let since = last.elapsed();
             if since < interval {
-                metrics::inc(&METRICS.refused_slow_mode);
                 return Err(Refusal::retry(
                     ErrorCode::SlowMode,
                     format!("slow mode: one message every {} s", self.slow_mode),
@@ -147,7 +144,6 @@ impl ModState {
             }
         }
         if let Err(not_until) = self.limiter.check_key(&user.to_owned()) {
-            metrics::inc(&METRICS.refused_rate_limited);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(Refusal::retry(
                 ErrorCode::RateLimited,

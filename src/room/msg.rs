@@ -65,6 +65,19 @@ impl Handler<Join> for Room {
     type Result = ();
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         let Join { conn, reference } = msg;
+        if !self.loaded {
+            let frame = Refusal::retry(
+                ErrorCode::Internal,
+                "this room is not available right now; retry shortly",
+                self.retry_load_ms(),
+            )
+            .frame(Some(&self.id), reference.as_deref());
+            conn.route.send(&frame);
+            conn.notify.do_send(super::Detached {
+                room: self.id.clone(),
+            });
+            return;
+        }
         if self.moderation.is_banned(&conn.user.id) {
             let frame = Refusal::new(ErrorCode::Banned, "you are banned from this room")
                 .frame(Some(&self.id), reference.as_deref());
@@ -116,6 +129,22 @@ impl Handler<Leave> for Room {
     }
 }
 
+/// A member's token was refreshed: its new identity (roles, name, badges)
+/// counts from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Refresh {
+    pub conn_id: ConnId,
+    pub user: Arc<Identity>,
+}
+
+impl Handler<Refresh> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Refresh, _: &mut Context<Self>) {
+        self.members.set_user(msg.conn_id, msg.user);
+    }
+}
+
 /// The member's identity, or a `not_joined` answer on `reply` if it is not one.
 fn member_user(
     room: &Room,
@@ -130,6 +159,11 @@ fn member_user(
     }
     user
 }
+
+/// What a stored message holds besides its text (ids, names, badges), roughly.
+const MESSAGE_OVERHEAD: usize = 256;
+/// When to try again after the store refused a message.
+const STORE_FULL_RETRY_MS: u64 = 1_000;
 
 /// A member sends a chat message (text already cleaned by the protocol layer).
 #[derive(Message)]
@@ -150,6 +184,20 @@ impl Handler<Post> for Room {
             return;
         };
         let moderator = user.moderates(&self.id);
+        if !self
+            .cfg
+            .store_status
+            .accepts(msg.text.len() + MESSAGE_OVERHEAD)
+        {
+            // The database is slow or away and its queue is full: refuse
+            // rather than ack a message that could be lost.
+            let refusal = Refusal::retry(
+                ErrorCode::Internal,
+                "messages cannot be stored right now; retry shortly",
+                STORE_FULL_RETRY_MS,
+            );
+            return self.send_to(msg.conn_id, refusal.frame(Some(&self.id), reference));
+        }
         if let Err(refusal) = self
             .moderation
             .check_post(&user.id, moderator, protocol::now_ms())
@@ -249,6 +297,17 @@ impl Handler<PostAs> for Room {
     fn handle(&mut self, msg: PostAs, ctx: &mut Context<Self>) -> Self::Result {
         self.touched(ctx);
         self.check_api_rate()?;
+        if !self
+            .cfg
+            .store_status
+            .accepts(msg.text.len() + MESSAGE_OVERHEAD)
+        {
+            return Err(Refusal::retry(
+                ErrorCode::Internal,
+                "messages cannot be stored right now; retry shortly",
+                STORE_FULL_RETRY_MS,
+            ));
+        }
         let posted = self.publish(&msg.user, vec!["system".to_owned()], msg.text, None);
         Ok(posted.id.clone())
     }
@@ -298,7 +357,18 @@ impl Handler<RemoteEvent> for Room {
     type Result = ();
     fn handle(&mut self, msg: RemoteEvent, ctx: &mut Context<Self>) {
         match msg.event {
-            ClusterEvent::Message { msg } => self.deliver(Arc::new(msg)),
+            // Checked against this node's bans and timeouts too: a ban that has
+            // not reached the other node yet must not let its messages through here.
+            ClusterEvent::Message { msg } => {
+                let now = protocol::now_ms();
+                if self.moderation.is_banned(&msg.user)
+                    || self.moderation.timeout_left(&msg.user, now).is_some()
+                {
+                    tracing::info!(parent: &self.span, user = %msg.user, "dropped a remote message of a banned or timed-out user");
+                } else {
+                    self.deliver(Arc::new(msg));
+                }
+            }
             // Stored and logged by the node where it was taken.
             ClusterEvent::Moderation { by, action } => {
                 self.apply_moderation(&by, action);
@@ -317,12 +387,14 @@ impl Handler<RemoteEvent> for Room {
     }
 }
 
+/// Reconcile with the database: bans, timeouts and slow mode as stored, and
+/// messages deleted (or whose author was banned) on other nodes leave `recent`.
 impl Handler<Resync> for Room {
     type Result = ();
     fn handle(&mut self, _: Resync, ctx: &mut Context<Self>) {
         let load = self.cfg.store.send(store::LoadRoom {
             room: self.id.to_string(),
-            recent: 0,
+            recent: self.cfg.recent as u64,
         });
         ctx.spawn(load.into_actor(self).map(|res, act, _| {
             if let Ok(Ok(snapshot)) = res {

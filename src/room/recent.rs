@@ -33,6 +33,19 @@ impl Recent {
         self.json = None;
     }
 
+    /// Take in what the store holds (the newest messages that are neither
+    /// deleted nor by a banned user): a message of ours within the stored
+    /// range but not in it was removed elsewhere, and goes. Messages newer
+    /// than the stored ones (not written yet) stay.
+    pub fn reconcile(&mut self, stored: &[ChatMessage]) {
+        let (Some(oldest), Some(newest)) = (stored.first(), stored.last()) else {
+            return;
+        };
+        let kept: std::collections::HashSet<&str> = stored.iter().map(|m| m.id.as_str()).collect();
+        let (lo, hi) = (oldest.id.clone(), newest.id.clone());
+        self.retain(|m| m.id < lo || m.id > hi || kept.contains(m.id.as_str()));
+    }
+
     pub fn push(&mut self, msg: Arc<ChatMessage>) {
         if self.messages.len() >= self.cap {
             self.messages.pop_front();
@@ -114,5 +127,25 @@ mod tests {
         assert!(!r.remove_id("zz"));
         assert!(r.remove_id("b"));
         assert_eq!(ids(&mut r), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reconciling_drops_what_the_store_no_longer_lists_and_keeps_newer_messages() {
+        let mut r = Recent::new(10);
+        for id in ["a", "b", "c", "d", "e"] {
+            r.push(m(id, "u"));
+        }
+        // The store lists b and d of b..d: c was deleted elsewhere; a is older
+        // than what it listed, e newer (not written yet).
+        let stored: Vec<ChatMessage> = ["b", "d"].iter().map(|id| (*m(id, "u")).clone()).collect();
+        r.reconcile(&stored);
+        let v: serde_json::Value = serde_json::from_str(r.json().get()).unwrap();
+        let ids: Vec<_> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, ["a", "b", "d", "e"]);
     }
 }

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::protocol::{ErrorCode, Refusal};
-use crate::registry::RoomUnavailable;
+use crate::registry::RoomError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum ApiError {
     RateLimited(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Contract §6: over a connection cap (429).
+    #[error("{0}")]
+    TooManyConnections(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::Unexpected(_) => "internal",
         }
     }
@@ -72,7 +76,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::TooManyConnections(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -88,6 +94,7 @@ impl ResponseError for ApiError {
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
+        r.code.count();
         let msg = r.message.into_owned();
         match r.code {
             ErrorCode::BadRequest => ApiError::BadRequest(msg),
@@ -99,7 +106,18 @@ impl From<Refusal> for ApiError {
             | ErrorCode::SlowMode
             | ErrorCode::TimedOut
             | ErrorCode::TooManyRooms => ApiError::RateLimited(msg),
+            // A refusal to retry later (the database is slow): 503, not a failure.
+            ErrorCode::Internal if r.retry_after_ms.is_some() => ApiError::Unavailable(msg),
             ErrorCode::Internal => ApiError::Unexpected(anyhow::anyhow!(msg)),
+            ErrorCode::TooManyConnections => ApiError::TooManyConnections(msg),
+            ErrorCode::RoomLimit => ApiError::Unavailable(msg),
+            ErrorCode::TokenExpired => ApiError::Unauthorized(msg),
+            ErrorCode::FollowersOnly
+            | ErrorCode::SubscribersOnly
+            | ErrorCode::EmoteOnly
+            | ErrorCode::Duplicate
+            | ErrorCode::BlockedTerm
+            | ErrorCode::Warned => ApiError::Forbidden(msg),
         }
     }
 }
@@ -116,9 +134,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<RoomUnavailable> for ApiError {
-    fn from(e: RoomUnavailable) -> Self {
-        ApiError::Unexpected(anyhow::Error::new(e))
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::Limit(_) => ApiError::Unavailable(e.to_string()),
+            RoomError::Unavailable(_) => ApiError::Unexpected(anyhow::Error::new(e)),
+        }
     }
 }
 

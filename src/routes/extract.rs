@@ -30,10 +30,7 @@ pub fn bearer_in(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Compare secrets in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use crate::auth::constant_time_eq;
 
 fn state(req: &HttpRequest) -> Result<&AppState, ApiError> {
     req.app_data::<web::Data<AppState>>()
@@ -85,7 +82,32 @@ impl FromRequest for Platform {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| Platform::check(req, s)))
+        ready(
+            state(req).and_then(|s| Platform::check(req, s).map_err(|e| limit_failures(req, s, e))),
+        )
+    }
+}
+
+/// A failed authentication counts against the caller's address; past the
+/// limit, guessing keys gets 429 instead of another try.
+fn limit_failures(req: &HttpRequest, state: &AppState, e: ApiError) -> ApiError {
+    if !matches!(e, ApiError::Unauthorized(_)) {
+        return e;
+    }
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = super::client_ip::client_ip(peer, forwarded, &state.trusted_proxies);
+    match state.auth_failures.check_key(&ip) {
+        Ok(()) => e,
+        Err(_) => ApiError::RateLimited(
+            "too many failed authentications from this address; retry later".to_owned(),
+        ),
     }
 }
 
@@ -109,8 +131,13 @@ impl RoomModerator {
             }
             Err(e) => e,
         };
-        // With no API key configured the whole server API is off (contract §4).
-        let Some(token) = bearer(req).filter(|_| state.api_key.is_some()) else {
+        // With no API key configured the whole server API is off (contract §4):
+        // moderators' tokens too.
+        let api_on = state
+            .api_key
+            .as_ref()
+            .is_some_and(|k| !k.expose().is_empty());
+        let Some(token) = bearer(req).filter(|_| api_on) else {
             return Err(refused);
         };
         match state.auth.verify(token) {
@@ -129,6 +156,9 @@ impl FromRequest for RoomModerator {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| RoomModerator::check(req, s)))
+        ready(
+            state(req)
+                .and_then(|s| RoomModerator::check(req, s).map_err(|e| limit_failures(req, s, e))),
+        )
     }
 }

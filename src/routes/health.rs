@@ -20,7 +20,9 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let status = &state.store_status;
     let draining = state.draining.load(Ordering::Acquire);
-    let ready = status.ready.load(Ordering::Acquire) && !draining;
+    let migrated = status.ready.load(Ordering::Acquire);
+    // Ready only while the database answers: a node that lost it goes back to 503.
+    let ready = status.healthy() && !draining;
     // Redis down is degraded, not unready: the node still serves its own members.
     let redis = match &state.bridge_status {
         None => "disabled",
@@ -29,7 +31,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     };
     let body = serde_json::json!({
         "status": if draining { "draining" } else if ready { "ready" } else { "not_ready" },
-        "database": if ready { "ok" } else { "connecting" },
+        "database": if status.healthy() { "ok" } else if migrated { "unreachable" } else { "connecting" },
         "store_queue": status.queued.load(Ordering::Relaxed),
         "redis": redis,
     });
@@ -54,7 +56,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             last_publish_us: b.last_publish_us.load(Ordering::Relaxed),
         });
     let text = crate::metrics::render(&crate::metrics::Extra {
-        ready: store.ready.load(Ordering::Acquire) && !state.draining.load(Ordering::Acquire),
+        refusal_kinds: &crate::protocol::ErrorCode::NAMES,
+        ready: store.healthy() && !state.draining.load(Ordering::Acquire),
         store_queue: store.queued.load(Ordering::Relaxed) as u64,
         store_dropped: store.dropped.load(Ordering::Relaxed) as u64,
         redis,

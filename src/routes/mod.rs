@@ -7,6 +7,7 @@
 //! state or write to the database themselves.
 
 pub mod api;
+pub mod client_ip;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
@@ -36,9 +37,17 @@ pub struct AppState {
     pub store_status: Arc<StoreStatus>,
     /// Set on SIGTERM: `/readyz` answers 503 and `/ws` refuses new connections.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Turns true when the drain starts: open viewer streams end.
+    pub drain_signal: tokio::sync::watch::Receiver<bool>,
     /// Present in cluster mode.
     pub bridge_status: Option<Arc<BridgeStatus>>,
     pub sessions: Arc<SessionShared>,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Vec<client_ip::Cidr>,
+    /// Connection caps of the `/ws` upgrade (contract §6).
+    pub caps: Arc<crate::session::caps::Caps>,
+    /// Failed authentications on `/api` per client address (429 past it).
+    pub auth_failures: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 /// Register every route, and JSON error bodies for extractor failures and unknown paths.

@@ -4,8 +4,9 @@
 //! buffers: the socket becomes a hub link driven by a new session.
 //!
 //! Refusals happen here, before the upgrade, with the contract's JSON error
-//! body: 401 for a bad token, 503 while starting or draining, 400 for a request
-//! that is not a valid WebSocket handshake, 404 for an upgrade of another path.
+//! body: 401 for a bad token, 429 over a connection cap (§6), 503 while
+//! starting or draining, 400 for a request that is not a valid WebSocket
+//! handshake, 404 for an upgrade of another path.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -17,11 +18,12 @@ use actix_web::{HttpResponse, web};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::client_ip::client_ip;
 use super::extract::bearer_in;
 use super::{ApiError, AppState};
 use crate::auth::Identity;
 use crate::hub::wire;
-use crate::session;
+use crate::session::{self, caps::CapGuard};
 
 /// How long writing the handshake answer may take.
 const HANDSHAKE_WRITE: Duration = Duration::from_secs(5);
@@ -41,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(serde::Deserialize)]
 struct WsQuery {
     token: Option<String>,
+    /// A previous anonymous id to keep (contract §6).
+    anon: Option<String>,
 }
 
 /// Serve one upgrade request (the HTTP service's upgrade hook).
@@ -53,7 +57,7 @@ pub async fn upgrade(
     let parts = framed.into_parts();
     let mut io = parts.io;
     match accept(&state, &req) {
-        Ok((user, key)) => {
+        Ok((user, key, cap)) => {
             let answer = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
                 wire::accept_key(key.as_bytes())
@@ -61,10 +65,11 @@ pub async fn upgrade(
             if write(&mut io, answer.as_bytes()).await {
                 let shared = state.sessions.clone();
                 let (link, shard) = shared.hub.attach(io, shared.link_limits());
-                session::start(link, shard, parts.read_buf.to_vec(), user, shared);
+                session::start(link, shard, parts.read_buf.to_vec(), user, cap, shared);
             }
         }
-        Err(refused) => {
+        Err((refused, reason)) => {
+            crate::metrics::connection_refused(reason);
             let (status, body) = refused.status_and_body();
             let answer = format!(
                 "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -92,49 +97,63 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Check the handshake, the node's state and the token: who connects, and
-/// the client's `Sec-WebSocket-Key`.
-fn accept(state: &AppState, req: &Request) -> Result<(Identity, String), ApiError> {
+/// Check the handshake, the node's state, the token and the caps: who
+/// connects, the client's `Sec-WebSocket-Key`, and the connection's place
+/// under the caps; or the refusal and its reason (for the metric).
+fn accept(
+    state: &AppState,
+    req: &Request,
+) -> Result<(Identity, String, CapGuard), (ApiError, &'static str)> {
     if req.path() != "/ws" {
-        return Err(ApiError::NotFound("no such route".to_owned()));
+        return Err((
+            ApiError::NotFound("no such route".to_owned()),
+            "bad_handshake",
+        ));
     }
     let upgrade_ok = header(req, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let bad = |why: &str| Err((ApiError::BadRequest(why.to_owned()), "bad_handshake"));
     if req.method() != actix_http::Method::GET || !upgrade_ok {
-        return Err(ApiError::BadRequest(
-            "expected a WebSocket upgrade (GET, Upgrade: websocket)".to_owned(),
-        ));
+        return bad("expected a WebSocket upgrade (GET, Upgrade: websocket)");
     }
     if header(req, "sec-websocket-version") != Some("13") {
-        return Err(ApiError::BadRequest(
-            "unsupported WebSocket version (Sec-WebSocket-Version: 13)".to_owned(),
-        ));
+        return bad("unsupported WebSocket version (Sec-WebSocket-Version: 13)");
     }
     let Some(key) = header(req, "sec-websocket-key").filter(|k| !k.is_empty()) else {
-        return Err(ApiError::BadRequest("missing Sec-WebSocket-Key".to_owned()));
+        return bad("missing Sec-WebSocket-Key");
     };
     if state.draining.load(Ordering::Acquire) {
-        return Err(ApiError::Unavailable(
-            "this node is shutting down; connect to another".to_owned(),
-        ));
+        let e = ApiError::Unavailable("this node is shutting down; connect to another".to_owned());
+        return Err((e, "draining"));
     }
     if !state.store_status.ready.load(Ordering::Acquire) {
-        return Err(ApiError::Unavailable(
-            "the server is starting; try again shortly".to_owned(),
-        ));
+        let e = ApiError::Unavailable("the server is starting; try again shortly".to_owned());
+        return Err((e, "starting"));
     }
-    let query = web::Query::<WsQuery>::from_query(req.uri().query().unwrap_or(""))
-        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
+    let query = match web::Query::<WsQuery>::from_query(req.uri().query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return bad(&format!("invalid query: {e}")),
+    };
     let token = query
         .token
         .as_deref()
         .filter(|t| !t.is_empty())
         .or_else(|| bearer_in(req.headers()));
     let user = match token {
-        None => Identity::anonymous(),
+        None => state.auth.anonymous(query.anon.as_deref()),
         Some(token) => state
             .auth
             .verify(token)
-            .map_err(|e| ApiError::Unauthorized(e.to_string()))?,
+            .map_err(|e| (ApiError::Unauthorized(e.to_string()), "unauthorized"))?,
     };
-    Ok((user, key.to_owned()))
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let ip = client_ip(peer, header(req, "x-forwarded-for"), &state.trusted_proxies);
+    let user_key = (!user.anonymous).then_some(user.id.as_str());
+    let cap = state.caps.admit(ip, user_key).map_err(|refused| {
+        let e = ApiError::TooManyConnections(refused.to_string());
+        (e, "too_many_connections")
+    })?;
+    Ok((user, key.to_owned(), cap))
 }

@@ -15,6 +15,10 @@ pub enum Close {
     Idle,
     /// The node is shutting down (after `reconnect`): 1012.
     Restart,
+    /// The frame budget refused every second for 5 s (contract §6): 1008.
+    BudgetSpent,
+    /// The token ran out without a refresh (contract §6): 4001.
+    TokenExpired,
     /// The client closed: echo its code.
     Echo(u16),
 }
@@ -28,6 +32,8 @@ impl Close {
             Close::Protocol => (1002, "protocol error".to_owned()),
             Close::Idle => (1000, "idle timeout".to_owned()),
             Close::Restart => (1012, "server restarting; reconnect".to_owned()),
+            Close::BudgetSpent => (1008, "frame budget spent".to_owned()),
+            Close::TokenExpired => (4001, "token expired".to_owned()),
             Close::Echo(code) => (code, String::new()),
         }
     }
@@ -46,5 +52,7 @@ mod tests {
         assert_eq!(code(Close::Idle), 1000);
         assert_eq!(code(Close::Restart), 1012);
         assert_eq!(code(Close::Echo(4000)), 4000);
+        assert_eq!(code(Close::BudgetSpent), 1008);
+        assert_eq!(code(Close::TokenExpired), 4001);
     }
 }

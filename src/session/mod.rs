@@ -12,8 +12,11 @@
 //! routes requests to the registry or to the rooms it has joined, which answer
 //! the connection directly through its [`Route`].
 
+mod budget;
+pub mod caps;
 pub mod close;
 pub mod inbound;
+mod token;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -53,6 +56,8 @@ pub struct SessionShared {
     pub emojis: Arc<[String]>,
     pub anonymous_chat: bool,
     pub reaction_quota: Quota,
+    /// Verifies refreshed tokens.
+    pub auth: crate::auth::Authenticator,
     /// Window over which draining connections are closed.
     pub drain_window: Duration,
 }
@@ -75,6 +80,8 @@ impl SessionShared {
 
 pub struct Session {
     id: ConnId,
+    /// This connection's place under the connection caps (given back on drop).
+    _cap: caps::CapGuard,
     user: Arc<Identity>,
     shared: Arc<SessionShared>,
     link: Rc<Link>,
@@ -83,6 +90,12 @@ pub struct Session {
     last_seen: Instant,
     bad_frames: u32,
     reactions: Option<DefaultDirectRateLimiter>,
+    /// Contract §6: what the client's frames cost comes out of this bucket.
+    budget: DefaultDirectRateLimiter,
+    /// Refusals in a row, for closing a connection that keeps being refused.
+    refused: budget::RefusalStreak,
+    /// Closes the connection when the token runs out (re-armed on refresh).
+    expiry: Option<SpawnHandle>,
     span: tracing::Span,
 }
 
@@ -93,6 +106,7 @@ pub fn start(
     shard: ShardHandle,
     already: Vec<u8>,
     user: Identity,
+    cap: caps::CapGuard,
     shared: Arc<SessionShared>,
 ) {
     let id = link.id;
@@ -103,15 +117,19 @@ pub fn start(
         ctx.add_stream(Reader::new(link.clone(), max, already));
         Session {
             id,
+            _cap: cap,
             user: Arc::new(user),
-            shared,
             route: Route { shard, conn: id },
             link,
             rooms: HashMap::new(),
             last_seen: Instant::now(),
             bad_frames: 0,
             reactions: None,
+            budget: RateLimiter::direct(budget::frame_quota(&shared.limits)),
+            refused: budget::RefusalStreak::default(),
+            expiry: None,
             span,
+            shared,
         }
     });
 }
@@ -144,7 +162,15 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        match protocol::parse_client_frame(text, &self.shared.text) {
+        let parsed = protocol::parse_client_frame(text, &self.shared.text);
+        let cost = match &parsed {
+            Ok(p) => p.request.cost(self.shared.limits.history_frame_cost),
+            Err(_) => 1,
+        };
+        if !self.spend(cost, &parsed, ctx) {
+            return;
+        }
+        match parsed {
             Ok(parsed) => {
                 self.bad_frames = 0;
                 self.dispatch(parsed, ctx);
@@ -211,6 +237,7 @@ impl Session {
                 limit,
             } => self.history(room, before, limit, reference, ctx),
             Request::Moderate { room, action } => self.moderate(room, action, reference, ctx),
+            Request::Refresh { token } => self.refresh(&token, reference, ctx),
         }
     }
 
@@ -253,6 +280,7 @@ impl Session {
             );
             return self.refuse(&refusal, Some(&room), reference.as_deref());
         }
+        let echo = reference.clone();
         let request = self.shared.registry.send(JoinRoom {
             room: room.clone(),
             conn: self.conn(ctx),
@@ -260,9 +288,10 @@ impl Session {
         });
         // Hold further frames until the room is known, so they reach it after the join.
         ctx.wait(request.into_actor(self).map(move |res, act, _| match res {
-            Ok(addr) => {
+            Ok(Ok(addr)) => {
                 act.rooms.insert(room, addr);
             }
+            Ok(Err(refused)) => act.refuse(&refused.refusal(), Some(&room), echo.as_deref()),
             Err(err) => {
                 tracing::error!(parent: &act.span, room = %room, error = %err, "registry unreachable");
                 let refusal = Refusal::new(ErrorCode::Internal, "could not join the room");
@@ -390,8 +419,10 @@ impl Actor for Session {
             },
             node: &self.shared.node_id,
             heartbeat_ms: self.shared.heartbeat().as_millis() as u64,
+            expires_at: self.user.expires_at,
         });
         self.send(welcome);
+        self.arm_expiry(ctx);
         metrics::inc(&METRICS.connections);
         metrics::inc(&METRICS.connections_total);
         tracing::debug!(parent: &self.span, "connected");

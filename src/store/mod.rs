@@ -40,19 +40,39 @@ use crate::protocol::ChatMessage;
 use crate::settings::{DatabaseSettings, StoreSettings};
 use queue::WriteQueue;
 
-/// Most writes held in memory while the database is away; past this, new writes
-/// are refused loudly (logged and counted) instead of growing without bound.
-pub const MAX_QUEUED_WRITES: usize = 200_000;
-
 /// What the rest of the server can see of the store without a round trip.
 #[derive(Debug, Default)]
 pub struct StoreStatus {
     /// The database is open and migrated.
     pub ready: AtomicBool,
+    /// The last write or check reached the database.
+    pub db_ok: AtomicBool,
     /// Writes waiting for the database.
     pub queued: AtomicUsize,
-    /// Writes refused because the queue was full.
+    /// Bytes those writes hold.
+    pub queued_bytes: AtomicUsize,
+    /// Most bytes of chat messages the queue takes (`store.max_queue_bytes`).
+    pub max_bytes: usize,
+    /// Chat messages refused because the queue was full (never acked, never lost).
     pub dropped: AtomicUsize,
+}
+
+impl StoreStatus {
+    /// Will the store take a chat message of about `bytes`? Rooms ask before
+    /// they ack, so what is acked is always queued; moderation writes are
+    /// taken whatever the queue holds.
+    pub fn accepts(&self, bytes: usize) -> bool {
+        let ok = self.queued_bytes.load(Ordering::Relaxed) + bytes <= self.max_bytes;
+        if !ok {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// The database is migrated and answering.
+    pub fn healthy(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && self.db_ok.load(Ordering::Acquire)
+    }
 }
 
 /// Errors of the store's read side.
@@ -88,14 +108,18 @@ pub struct Store {
 
 impl Store {
     pub fn new(db_settings: DatabaseSettings, settings: StoreSettings) -> Self {
+        let max_bytes = settings.max_queue_bytes;
         Store {
             db_settings,
             settings,
             db: None,
-            queue: WriteQueue::new(MAX_QUEUED_WRITES, usize::MAX),
+            queue: WriteQueue::new(),
             in_flight: false,
             failures: 0,
-            status: Arc::new(StoreStatus::default()),
+            status: Arc::new(StoreStatus {
+                max_bytes,
+                ..StoreStatus::default()
+            }),
             snapshot_retention: Duration::from_secs(90 * 24 * 3600),
             flush_waiters: Vec::new(),
         }
@@ -151,6 +175,7 @@ impl Store {
                         tracing::info!("database open and migrated");
                         act.db = Some(db);
                         act.failures = 0;
+                        act.status.db_ok.store(true, Ordering::Release);
                         act.status.ready.store(true, Ordering::Release);
                         act.flush(ctx);
                         act.prune_snapshots(ctx);
@@ -167,21 +192,42 @@ impl Store {
     }
 
     fn enqueue(&mut self, write: Write, ctx: &mut Context<Self>) {
-        if self.queue.push(write).is_err() {
-            let dropped = self.status.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::error!(
-                queued = self.queue.len(),
-                dropped,
-                "write queue full while the database is away: refusing a write"
-            );
-            return;
-        }
-        self.status
-            .queued
-            .store(self.queue.len(), Ordering::Relaxed);
+        self.queue.push(write);
+        self.publish_len();
         if self.queue.len() >= self.settings.batch_size {
             self.flush(ctx);
         }
+    }
+
+    fn publish_len(&self) {
+        self.status
+            .queued
+            .store(self.queue.len(), Ordering::Relaxed);
+        self.status
+            .queued_bytes
+            .store(self.queue.bytes(), Ordering::Relaxed);
+    }
+
+    /// Check now and then that the database answers (for `/readyz`), when no
+    /// write is in flight to tell us.
+    fn check_health(&mut self, ctx: &mut Context<Self>) {
+        let Some(db) = self.db.clone().filter(|_| !self.in_flight) else {
+            return;
+        };
+        ctx.spawn(
+            async move { tokio::time::timeout(Duration::from_secs(3), db.ping()).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    let ok = matches!(res, Ok(Ok(())));
+                    if act.status.db_ok.swap(ok, Ordering::AcqRel) != ok {
+                        if ok {
+                            tracing::info!("database reachable again");
+                        } else {
+                            tracing::warn!("database unreachable: /readyz answers 503");
+                        }
+                    }
+                }),
+        );
     }
 
     /// Write the head of the queue. At most one flush runs at a time, which keeps
@@ -214,12 +260,14 @@ impl Store {
                                 tracing::info!(queued = act.queue.len(), "database writes resumed");
                             }
                             act.failures = 0;
+                            act.status.db_ok.store(true, Ordering::Release);
                             act.queue.commit(n);
-                            act.status.queued.store(act.queue.len(), Ordering::Relaxed);
+                            act.publish_len();
                             act.flush(ctx);
                         }
                         Err(err) => {
                             metrics::inc(&METRICS.store_write_failures);
+                            act.status.db_ok.store(false, Ordering::Release);
                             act.failures += 1;
                             let delay = backoff(act.failures);
                             tracing::warn!(error = %format!("{err:#}"), queued = act.queue.len(),
@@ -250,6 +298,7 @@ impl Actor for Store {
         ctx.run_interval(Duration::from_secs(3600), |act, ctx| {
             act.prune_snapshots(ctx)
         });
+        ctx.run_interval(Duration::from_secs(5), |act, ctx| act.check_health(ctx));
     }
 }
 
@@ -296,7 +345,7 @@ impl Handler<LoadHistory> for Store {
         Box::pin(async move {
             let db = db?;
             let stored =
-                read::history(&db, &msg.room, msg.before.as_deref(), msg.limit, &[]).await?;
+                read::history(&db, &msg.room, msg.before.as_deref(), msg.limit, None).await?;
             Ok(read::merge_newest(
                 stored,
                 queued,

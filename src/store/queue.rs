@@ -1,32 +1,24 @@
 //! The write queue: every write in the order rooms asked for it, kept until the
-//! database has taken it, bounded in writes and in bytes. Pure: the actor
+//! database has taken it, with the bytes it holds counted. Pure: the actor
 //! decides when to flush; this only holds, batches and answers what is queued
 //! for a room (reads merge that in, so an acked message is readable at once).
+//! It never refuses a write: rooms check the bound before they ack a message
+//! (`StoreStatus::accepts`), and moderation writes are always kept.
 
 use std::collections::VecDeque;
 
 use super::write::{ModLogEntry, Snapshot, Write};
 use crate::protocol::ChatMessage;
 
-/// Why a write was not queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
-
+#[derive(Default)]
 pub struct WriteQueue {
     writes: VecDeque<Write>,
     bytes: usize,
-    max_writes: usize,
-    max_bytes: usize,
 }
 
 impl WriteQueue {
-    pub fn new(max_writes: usize, max_bytes: usize) -> Self {
-        WriteQueue {
-            writes: VecDeque::new(),
-            bytes: 0,
-            max_writes,
-            max_bytes,
-        }
+    pub fn new() -> Self {
+        WriteQueue::default()
     }
 
     pub fn len(&self) -> usize {
@@ -42,14 +34,10 @@ impl WriteQueue {
         self.bytes
     }
 
-    /// Queue a write at the back, unless either bound is reached.
-    pub fn push(&mut self, write: Write) -> Result<(), Full> {
-        if self.writes.len() >= self.max_writes || self.bytes >= self.max_bytes {
-            return Err(Full);
-        }
+    /// Queue a write at the back.
+    pub fn push(&mut self, write: Write) {
         self.bytes += write.size();
         self.writes.push_back(write);
-        Ok(())
     }
 
     /// The next batch: the run of consecutive messages at the head (at most
@@ -158,15 +146,14 @@ mod tests {
 
     #[test]
     fn batches_are_runs_of_messages_or_one_other_write() {
-        let mut q = WriteQueue::new(100, 1 << 20);
-        q.push(msg("r", "a")).unwrap();
-        q.push(msg("r", "b")).unwrap();
+        let mut q = WriteQueue::new();
+        q.push(msg("r", "a"));
+        q.push(msg("r", "b"));
         q.push(Write::SlowMode {
             room: "r".into(),
             seconds: 5,
-        })
-        .unwrap();
-        q.push(msg("r", "c")).unwrap();
+        });
+        q.push(msg("r", "c"));
         assert_eq!(q.head_batch(10).len(), 2);
         assert_eq!(q.head_batch(1).len(), 1);
         q.commit(2);
@@ -180,17 +167,16 @@ mod tests {
 
     #[test]
     fn reads_see_only_their_rooms_queued_writes() {
-        let mut q = WriteQueue::new(100, 1 << 20);
-        q.push(msg("r", "a")).unwrap();
-        q.push(msg("other", "b")).unwrap();
-        q.push(msg("r", "c")).unwrap();
+        let mut q = WriteQueue::new();
+        q.push(msg("r", "a"));
+        q.push(msg("other", "b"));
+        q.push(msg("r", "c"));
         q.push(Write::Delete {
             room: "r".into(),
             id: "a".into(),
             by: "m".into(),
             at: 0,
-        })
-        .unwrap();
+        });
         let ids: Vec<String> = q.messages("r", None).into_iter().map(|m| m.id).collect();
         assert_eq!(ids, ["a", "c"]);
         let older: Vec<String> = q
@@ -204,13 +190,14 @@ mod tests {
     }
 
     #[test]
-    fn the_queue_is_bounded_in_writes_and_in_bytes() {
-        let mut q = WriteQueue::new(2, 1 << 20);
-        q.push(msg("r", "a")).unwrap();
-        q.push(msg("r", "b")).unwrap();
-        assert_eq!(q.push(msg("r", "c")), Err(Full));
-        let mut q = WriteQueue::new(100, 10);
-        q.push(msg("r", "a")).unwrap();
-        assert_eq!(q.push(msg("r", "b")), Err(Full), "over the byte bound");
+    fn the_queue_counts_the_bytes_it_holds() {
+        let mut q = WriteQueue::new();
+        q.push(msg("r", "a"));
+        let one = q.bytes();
+        assert!(one > 96, "{one}");
+        q.push(msg("r", "b"));
+        assert_eq!(q.bytes(), 2 * one);
+        q.commit(1);
+        assert_eq!(q.bytes(), one);
     }
 }

@@ -19,16 +19,29 @@ pub async fn history(
     room: &str,
     before: Option<&str>,
     limit: u64,
-    without_users: &[String],
+    without_banned: Option<&[String]>,
 ) -> Result<Vec<ChatMessage>, DbErr> {
+    use entity::room_ban;
+    use sea_orm::sea_query::Query;
     let mut q = message::Entity::find()
         .filter(message::Column::Room.eq(room))
         .filter(message::Column::DeletedAt.is_null());
     if let Some(b) = before {
         q = q.filter(message::Column::Id.lt(b));
     }
-    if !without_users.is_empty() {
-        q = q.filter(message::Column::UserId.is_not_in(without_users.iter().map(String::as_str)));
+    if let Some(unbanned) = without_banned {
+        // A subquery, not a list of ids: a room may have any number of bans.
+        // `unbanned` are the few users whose unban is still queued.
+        let mut banned = Query::select()
+            .column(room_ban::Column::UserId)
+            .from(room_ban::Entity)
+            .and_where(room_ban::Column::Room.eq(room))
+            .to_owned();
+        if !unbanned.is_empty() {
+            banned
+                .and_where(room_ban::Column::UserId.is_not_in(unbanned.iter().map(String::as_str)));
+        }
+        q = q.filter(message::Column::UserId.not_in_subquery(banned));
     }
     let found = q
         .order_by_desc(message::Column::Id)
@@ -107,6 +120,13 @@ pub async fn room_state(
         timeouts,
         slow_mode,
     };
+    let unbanned: Vec<String> = moderation
+        .iter()
+        .filter_map(|w| match w {
+            Write::Unban { user, .. } => Some(user.clone()),
+            _ => None,
+        })
+        .collect();
     for write in moderation {
         match write {
             Write::Ban { user, .. } => {
@@ -124,8 +144,11 @@ pub async fn room_state(
             _ => {}
         }
     }
-    let banned: Vec<String> = snap.bans.iter().cloned().collect();
-    let stored = history(db, room, None, recent, &banned).await?;
+    let stored: Vec<ChatMessage> = history(db, room, None, recent, Some(&unbanned))
+        .await?
+        .into_iter()
+        .filter(|m| !snap.bans.contains(&m.user)) // bans still queued
+        .collect();
     let queued = queued
         .into_iter()
         .filter(|m| !snap.bans.contains(&m.user))
@@ -308,7 +331,7 @@ mod tests {
             at: 1,
         };
         super::super::write::execute(&db, &[del]).await.unwrap();
-        let page = history(&db, "r", Some(&ids[4]), 2, &[]).await.unwrap();
+        let page = history(&db, "r", Some(&ids[4]), 2, None).await.unwrap();
         let got: Vec<_> = page.iter().map(|m| m.id.clone()).collect();
         assert_eq!(got, [ids[1].clone(), ids[2].clone()]);
         assert!(message(&db, "r", &ids[3]).await.unwrap().is_none());

@@ -10,6 +10,7 @@ fn claims(sub: &str, exp: u64) -> Claims {
     Claims {
         sub: sub.into(),
         exp,
+        nbf: None,
         name: None,
         moderates: vec![],
         badges: vec![],

@@ -64,6 +64,7 @@ async fn moderators_messages_carry_the_mod_badge_and_token_badges() {
     let token = app.token_with(roomcast::auth::Claims {
         sub: "m1".into(),
         exp: roomcast::auth::now_s() + 60,
+        nbf: None,
         name: Some("Mia".into()),
         moderates: vec!["r1".into()],
         badges: vec!["seller".into()],

@@ -137,7 +137,13 @@ async fn moderators_are_exempt_from_message_rate_limits() {
 
 #[actix_web::test]
 async fn a_slow_consumer_is_closed_with_1008_and_the_room_keeps_going() {
-    let app = spawn_app_with(|s| s.limits.outbound_queue = 128).await;
+    let app = spawn_app_with(|s| {
+        s.limits.outbound_queue = 128;
+        // The flood is the point here, not the frame budget.
+        s.limits.frames_per_s = 100_000;
+        s.limits.frames_burst = 100_000;
+    })
+    .await;
     let mut slow = RawClient::connect(&app, Some(&app.token("slow", &[])), Some(4096)).await;
     slow.send_text(r#"{"type":"join","room":"r"}"#).await;
     let mut good = app.connect("good").await;

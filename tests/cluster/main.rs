@@ -13,7 +13,9 @@ mod helpers {
 }
 
 mod drain;
+mod hardening;
 mod multi_node;
 mod redis_faults;
 mod rolling;
 mod store_outage;
+mod webhooks;

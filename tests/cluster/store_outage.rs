@@ -1,68 +1,15 @@
 //! PostgreSQL unreachable for a while: nothing acked is lost.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use roomcast::settings::Secret;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::*;
 
-/// A loopback TCP proxy the test can cut (dropping every connection and refusing new ones).
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start(target_port: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (up2, conns2) = (up.clone(), conns.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: the client sees the connection closed
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target_port)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                conns2.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Proxy { port, up, conns }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for c in self.conns.lock().unwrap().drain(..) {
-            c.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
 #[actix_web::test]
 async fn acked_messages_wait_out_a_database_outage_and_are_all_stored() {
-    let direct = fresh_pg_database().await;
-    let pg_port: u16 = pg_admin_url()
-        .rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(5432);
-    let proxy = Proxy::start(pg_port).await;
-    let through_proxy = direct.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
-    assert_ne!(direct, through_proxy);
+    let (direct, proxy, through_proxy) = pg_behind_proxy().await;
 
     let dir = temp_dir();
     let mut settings = test_settings(&dir);

@@ -34,6 +34,7 @@ fn outcome(text: &str) -> Value {
                     };
                     json!({"moderate": [room, a]})
                 }
+                Request::Refresh { token } => json!({"refresh": token}),
             };
             json!({"ok": req, "ref": p.reference})
         }
@@ -118,6 +119,10 @@ fn every_client_frame_parses() {
         (
             r#"{"type":"slow_mode","room":"r","seconds":86400}"#,
             json!({"ok": {"moderate": ["r", {"slow_mode": 86400}]}, "ref": null}),
+        ),
+        (
+            r#"{"type":"refresh","token":"t.o.k","ref":"r1"}"#,
+            json!({"ok": {"refresh": "t.o.k"}, "ref": "r1"}),
         ),
         // Unknown fields are ignored (forward compatibility).
         (

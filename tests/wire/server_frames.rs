@@ -36,10 +36,30 @@ fn welcome() {
         },
         node: "pod-a",
         heartbeat_ms: 30000,
+        expires_at: None,
     });
     assert_eq!(
         &*f,
         r#"{"type":"welcome","user":{"id":"u1","name":"Ann","anonymous":false,"mod":["r1"]},"node":"pod-a","heartbeat_ms":30000}"#
+    );
+}
+
+#[test]
+fn welcome_with_a_token_expiry() {
+    let f = encode(&ServerFrame::Welcome {
+        user: WelcomeUser {
+            id: "u1",
+            name: "Ann",
+            anonymous: false,
+            moderates: &[],
+        },
+        node: "pod-a",
+        heartbeat_ms: 30000,
+        expires_at: Some(1_795_446_000_000),
+    });
+    assert_eq!(
+        &*f,
+        r#"{"type":"welcome","user":{"id":"u1","name":"Ann","anonymous":false,"mod":[]},"node":"pod-a","heartbeat_ms":30000,"expires_at":1795446000000}"#
     );
 }
 

@@ -25,12 +25,17 @@ pub async fn range(
     state: web::Data<AppState>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let refused =
+        || ApiError::BadRequest("need from < to (epoch ms), at most 31 days apart".to_owned());
     let to = query.to.unwrap_or_else(protocol::now_ms);
-    let from = query.from.unwrap_or(to - 24 * 3600 * 1000);
-    if from >= to || to - from > MAX_ANALYTICS_RANGE_MS {
-        return Err(ApiError::BadRequest(
-            "need from < to (epoch ms), at most 31 days apart".to_owned(),
-        ));
+    let from = match query.from {
+        Some(from) => from,
+        None => to.checked_sub(24 * 3600 * 1000).ok_or_else(refused)?,
+    };
+    // Checked: the bounds come from the caller (i64::MIN..i64::MAX must not overflow).
+    let span = to.checked_sub(from).ok_or_else(refused)?;
+    if span <= 0 || span > MAX_ANALYTICS_RANGE_MS {
+        return Err(refused());
     }
     let snapshots = state
         .store

@@ -4,8 +4,8 @@
 use actix_web::{HttpResponse, web};
 
 use super::{LimitQuery, ask_room};
-use crate::registry::ListRooms;
-use crate::room::{Info, WatchViewers};
+use crate::registry::{ListRooms, WatchRoom};
+use crate::room::Info;
 use crate::routes::extract::{Platform, RoomPath};
 use crate::routes::{ApiError, AppState};
 
@@ -53,20 +53,32 @@ pub async fn viewers_stream(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<u64>(4);
-    let first = ask_room(&state, room, WatchViewers { tx }).await?;
+    // A stream never starts a room: the registry answers for rooms not live here.
+    let first = state.registry.send(WatchRoom { room, tx }).await?;
     let event =
         |count: u64| web::Bytes::from(format!("event: viewers\ndata: {{\"count\":{count}}}\n\n"));
-    let stream =
-        futures_util::stream::unfold((Some(first), rx), move |(first, mut rx)| async move {
+    let drain = state.drain_signal.clone();
+    let stream = futures_util::stream::unfold(
+        (Some(first), rx, drain),
+        move |(first, mut rx, mut drain)| async move {
             if let Some(count) = first {
-                return Some((Ok::<_, actix_web::Error>(event(count)), (None, rx)));
+                return Some((Ok::<_, actix_web::Error>(event(count)), (None, rx, drain)));
             }
-            match tokio::time::timeout(SSE_KEEPALIVE, rx.recv()).await {
-                Ok(Some(count)) => Some((Ok(event(count)), (None, rx))),
+            let got = tokio::select! {
+                // The node drains: end the stream now (contract §6).
+                _ = drain.wait_for(|d| *d) => return None,
+                got = tokio::time::timeout(SSE_KEEPALIVE, rx.recv()) => got,
+            };
+            match got {
+                Ok(Some(count)) => Some((Ok(event(count)), (None, rx, drain))),
                 Ok(None) => None, // the room went away
-                Err(_) => Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (None, rx))),
+                Err(_) => Some((
+                    Ok(web::Bytes::from_static(b": keep-alive\n\n")),
+                    (None, rx, drain),
+                )),
             }
-        });
+        },
+    );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

@@ -43,6 +43,7 @@ pub async fn mint(
     let claims = Claims {
         sub,
         exp: now_s() + ttl,
+        nbf: None,
         name,
         moderates,
         badges,

@@ -96,7 +96,8 @@ pub async fn start(settings: Settings, dir: PathBuf, wait_ready: bool) -> TestAp
     if std::env::var_os("ROOMCAST_TEST_LOG").is_some() {
         roomcast::telemetry::init(&settings.log);
     }
-    let auth = Authenticator::new(settings.jwt_secret().as_bytes(), 0);
+    let secret = settings.jwt_secret().expect("the test secret");
+    let auth = Authenticator::new(secret.expose().as_bytes(), 0);
     let app = Application::build(settings.clone())
         .await
         .expect("server builds");
@@ -142,6 +143,7 @@ impl TestApp {
         self.token_with(Claims {
             sub: sub.into(),
             exp: now_s() + 3600,
+            nbf: None,
             name: None,
             moderates: mods.iter().map(|m| m.to_string()).collect(),
             badges: vec![],

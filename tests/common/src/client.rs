@@ -57,6 +57,30 @@ impl Client {
     }
 
     /// The next text frame as JSON; fails the test after [`WAIT`].
+    /// Skip frames until one matches, for up to `within` (longer waits than [`WAIT`]).
+    pub async fn expect_within(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .expect("connection ended")
+                .expect("WebSocket error");
+            if let Message::Text(t) = msg {
+                let frame: Value = serde_json::from_str(&t).expect("server frames are JSON");
+                if pred(&frame) {
+                    return frame;
+                }
+            }
+        }
+    }
+
     pub async fn next(&mut self) -> Value {
         loop {
             let msg = tokio::time::timeout(WAIT, self.ws.next())
@@ -239,6 +263,17 @@ impl RawClient {
 
     /// The next frame from the server: opcode and payload (None at end of stream).
     pub async fn next_frame(&mut self, within: Duration) -> Option<(u8, Vec<u8>)> {
+        self.frame_within(within)
+            .await
+            .expect("timed out waiting for a frame from the server")
+    }
+
+    /// The next frame if one comes within `within` (`Ok(None)`: the server
+    /// closed the TCP connection; `Err`: nothing came in time).
+    pub async fn frame_within(
+        &mut self,
+        within: Duration,
+    ) -> Result<Option<(u8, Vec<u8>)>, tokio::time::error::Elapsed> {
         use tokio::io::AsyncReadExt;
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -262,17 +297,16 @@ impl RawClient {
                 {
                     let payload = buf[start..start + len].to_vec();
                     self.buf.drain(..start + len);
-                    return Some((opcode, payload));
+                    return Ok(Some((opcode, payload)));
                 }
             }
             let mut chunk = vec![0u8; 64 * 1024];
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let n = tokio::time::timeout(left, self.stream.read(&mut chunk))
-                .await
-                .expect("timed out waiting for a frame from the server")
-                .expect("read");
+                .await?
+                .unwrap_or(0);
             if n == 0 {
-                return None;
+                return Ok(None);
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }

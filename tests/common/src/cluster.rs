@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use roomcast::settings::{Secret, Settings};
 
-use tokio::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::app::{TestApp, database_url, start, temp_dir, test_settings};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::app::{TestApp, database_url, fresh_pg_database, start, temp_dir, test_settings};
 use crate::{API_KEY, Backend, JWT_SECRET, WAIT, config_dir, eventually};
 
 /// A free loopback port (bound and released; good enough for tests on one machine).
@@ -222,4 +225,61 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A loopback TCP proxy the test can cut (dropping every connection and refusing new ones).
+pub struct Proxy {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    pub async fn start(target_port: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target_port)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A fresh PostgreSQL database reached through a [`Proxy`] the test can cut:
+/// the direct URL, the proxy, and the URL through it.
+pub async fn pg_behind_proxy() -> (String, Proxy, String) {
+    let direct = fresh_pg_database().await;
+    let pg_port: u16 = crate::pg_admin_url()
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432);
+    let proxy = Proxy::start(pg_port).await;
+    let through = direct.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
+    assert_ne!(direct, through);
+    (direct, proxy, through)
 }

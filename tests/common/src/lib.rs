@@ -5,6 +5,8 @@
 //! - [`client`]: a WebSocket client that waits for frames with timeouts, and a
 //!   raw one that misbehaves on purpose.
 //! - [`cluster`]: a private `redis-server`, several nodes, node processes.
+//! - [`receiver`]: a real HTTP receiver for webhooks that records requests
+//!   and answers as told (a status, or a stall).
 //! - [`wait`]: bounded polling.
 //!
 //! Databases: SQLite files in a temp dir, or a fresh PostgreSQL database per
@@ -13,6 +15,7 @@
 pub mod app;
 pub mod client;
 pub mod cluster;
+pub mod receiver;
 pub mod wait;
 
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use std::time::Duration;
 pub use app::*;
 pub use client::*;
 pub use cluster::*;
+pub use receiver::{Received, Receiver, Reply};
 pub use wait::*;
 
 pub const API_KEY: &str = "test-api-key";
