@@ -153,6 +153,8 @@ where
 pub struct JoinRoom {
     pub room: RoomId,
     pub conn: Conn,
+    /// Resume from this position (contract §5).
+    pub since: Option<crate::protocol::Since>,
     pub reference: Option<String>,
 }
 
@@ -162,6 +164,7 @@ impl Handler<JoinRoom> for Registry {
         let addr = self.room(&msg.room, ctx)?;
         addr.do_send(room::Join {
             conn: msg.conn,
+            since: msg.since,
             reference: msg.reference,
         });
         Ok(addr)

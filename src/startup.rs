@@ -107,8 +107,13 @@ impl Application {
         let bridge = match &settings.redis.url {
             Some(url) if !url.expose().is_empty() => {
                 let ttl = Duration::from_secs(settings.presence.ttl_s.max(1));
-                let bridge =
-                    RedisBridge::new(url.expose(), &settings.redis.prefix, node_id.clone(), ttl)?;
+                let bridge = RedisBridge::new(
+                    url.expose(),
+                    &settings.redis.prefix,
+                    node_id.clone(),
+                    ttl,
+                    settings.recovery.max_messages,
+                )?;
                 tracing::info!(prefix = %settings.redis.prefix, "cluster mode: Redis bridge enabled");
                 Some(bridge)
             }
@@ -143,6 +148,7 @@ impl Application {
                 Duration::from_secs(1),
             ),
             store: store.clone(),
+            recovery_max: settings.recovery.max_messages,
             store_status: store_status.clone(),
             webhooks: webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient)),
         };

@@ -26,6 +26,10 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// Who deleted it.
     pub deleted_by: Option<String>,
+    /// Its place in the room's sequence (contract §5); none before v2.
+    pub seq: Option<i64>,
+    /// The epoch that sequence belongs to.
+    pub epoch: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,11 @@ pub struct Model {
     pub room: String,
     /// Slow-mode interval in seconds; 0 = off.
     pub slow_mode: i64,
+    /// The epoch of the room's message sequence (contract §5).
+    pub epoch: Option<String>,
+    /// The v2 settings (contract §7) as a JSON object.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub settings: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261123_000001_create_messages;
 mod m20261123_000002_create_moderation;
 mod m20261123_000003_create_viewer_snapshots;
 mod m20261201_000001_create_webhook_outbox;
+mod m20261201_000002_add_sequences;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_moderation::Migration),
             Box::new(m20261123_000003_create_viewer_snapshots::Migration),
             Box::new(m20261201_000001_create_webhook_outbox::Migration),
+            Box::new(m20261201_000002_add_sequences::Migration),
         ]
     }
 }

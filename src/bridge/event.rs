@@ -28,6 +28,11 @@ pub enum ClusterEvent {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
     pub node: String,
+    /// A chat message's place in the room's sequence, given by Redis (§5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     pub event: ClusterEvent,
 }
 
@@ -126,6 +131,8 @@ mod tests {
             text: "hi".into(),
             ts: 0,
             badges: vec![],
+            seq: None,
+            epoch: None,
         }
     }
 

@@ -16,8 +16,10 @@
 
 pub mod event;
 pub mod keys;
+pub mod msg;
 pub mod presence;
 mod redis_io;
+pub mod seq;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,10 +33,15 @@ use tokio::sync::mpsc;
 
 pub use event::{ClusterEvent, Envelope};
 pub use keys::Keys;
+pub use msg::{
+    ClusterRooms, LocalCount, Online, Publish, PublishMessage, ReadLog, RemoteEvent, Resync,
+    RoomCount, RoomOffline, RoomOnline, Shutdown,
+};
 
 use crate::metrics::{self, METRICS};
 use crate::protocol::{RoomId, now_ms};
 use redis_io::Outgoing;
+pub use redis_io::Sequenced;
 
 /// How long one Redis operation may take before it counts as failed.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -77,6 +84,8 @@ pub struct RedisBridge {
     live_nodes: HashSet<String>,
     /// Events of nodes not known to be live, held (in order) while we ask Redis.
     unverified: HashMap<String, Vec<(RoomId, ClusterEvent)>>,
+    /// How many messages a room's stream keeps (about; `recovery.max_messages`).
+    max_messages: u64,
     status: Arc<BridgeStatus>,
 }
 
@@ -85,7 +94,13 @@ const MAX_UNVERIFIED: usize = 1_000;
 
 impl RedisBridge {
     /// Set up (no connection is made until the actor starts; Redis may be down).
-    pub fn new(url: &str, prefix: &str, node: String, ttl: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        node: String,
+        ttl: Duration,
+        max_messages: u64,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let client = redis::Client::open(url).context("invalid redis.url")?;
         let manager = RedisConnectionManager::new(url).context("invalid redis.url")?;
@@ -107,6 +122,7 @@ impl RedisBridge {
             counts: HashMap::new(),
             live_nodes: HashSet::new(),
             unverified: HashMap::new(),
+            max_messages,
             status: Arc::new(BridgeStatus::default()),
         })
     }
@@ -121,6 +137,8 @@ impl RedisBridge {
         let keep = matches!(event, ClusterEvent::Moderation { .. });
         let envelope = Envelope {
             node: self.node.clone(),
+            seq: None,
+            epoch: None,
             event,
         };
         match envelope.encode() {
@@ -299,15 +317,27 @@ impl Handler<Incoming> for RedisBridge {
         // Checked like client input (contract §6): malformed, out of range or
         // foreign events are dropped and counted.
         let env = match Envelope::decode(&msg.payload) {
-            Ok(env) if env.node == self.node => return, // our own, already delivered here
             Ok(env) => env,
             Err(err) => return dropped(&room, "undecodable", &err.to_string()),
         };
+        // Our own events came back: already applied here, except chat
+        // messages, which every node (this one too) delivers from the channel,
+        // in the order Redis numbered them (contract §5).
+        let numbered = env.seq.is_some() && matches!(env.event, ClusterEvent::Message { .. });
+        if env.node == self.node && !numbered {
+            return;
+        }
+        let (seq, epoch) = (env.seq, env.epoch.clone());
         let event = match env.event.validate(&room) {
+            Ok(ClusterEvent::Message { mut msg }) => {
+                msg.seq = seq;
+                msg.epoch = epoch.map(Into::into);
+                ClusterEvent::Message { msg }
+            }
             Ok(event) => event,
             Err(why) => return dropped(&room, why, &env.node),
         };
-        if self.live_nodes.contains(&env.node) {
+        if env.node == self.node || self.live_nodes.contains(&env.node) {
             return self.deliver(env.node, &room, event);
         }
         // A node we do not know (yet, or again after Redis stalled its
@@ -354,231 +384,4 @@ impl Handler<Incoming> for RedisBridge {
 fn dropped(room: &str, why: &str, detail: &str) {
     metrics::inc(&METRICS.cluster_events_dropped);
     tracing::warn!(room, why, detail, "dropped a cluster event");
-}
-
-/// An event of another node, for a room live here (defined here, handled by
-/// the room, which hands in where it wants them in [`RoomOnline`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemoteEvent {
-    pub node: String,
-    pub event: ClusterEvent,
-}
-
-/// Read bans, timeouts and slow mode again from the database: after Redis was
-/// away, actions taken on other nodes meanwhile are only there.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Resync;
-
-/// A room started on this node: subscribe to its channel and answer with the
-/// counts other nodes have in it (empty if Redis is unreachable).
-#[derive(Message)]
-#[rtype(result = "HashMap<String, u64>")]
-pub struct RoomOnline {
-    pub room: RoomId,
-    /// Which room actor (a later one may take the same id).
-    pub instance: u64,
-    pub events: Recipient<RemoteEvent>,
-    pub resync: Recipient<Resync>,
-}
-
-impl Handler<RoomOnline> for RedisBridge {
-    type Result = ResponseFuture<HashMap<String, u64>>;
-    fn handle(&mut self, msg: RoomOnline, _: &mut Context<Self>) -> Self::Result {
-        let RoomOnline {
-            room,
-            instance,
-            events,
-            resync,
-        } = msg;
-        let channel = self.keys.room_channel(&room);
-        let query = presence::remote_counts(
-            self.pool.clone(),
-            self.keys.clone(),
-            self.node.clone(),
-            self.ttl,
-            room.to_string(),
-        );
-        self.rooms.insert(
-            room,
-            LiveRoom {
-                instance,
-                events,
-                resync,
-            },
-        );
-        // Subscribed before we answer: the room holds its first join until then,
-        // so nothing published after a member joined can be missed here.
-        let sink = self.sink.clone();
-        Box::pin(async move {
-            if let Some(mut sink) = sink
-                && let Err(err) = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(&channel))
-                    .await
-                    .map_err(anyhow::Error::from)
-                    .and_then(|r| r.map_err(anyhow::Error::from))
-            {
-                tracing::warn!(channel, error = %format!("{err:#}"), "redis subscribe failed");
-            }
-            query.await.unwrap_or_else(|err| {
-                tracing::warn!(error = %format!("{err:#}"), "could not read presence from redis");
-                HashMap::new()
-            })
-        })
-    }
-}
-
-/// A room stopped on this node.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomOffline {
-    pub room: RoomId,
-    pub instance: u64,
-}
-
-impl Handler<RoomOffline> for RedisBridge {
-    type Result = ();
-    fn handle(&mut self, msg: RoomOffline, _: &mut Context<Self>) {
-        if self.rooms.get(&msg.room).map(|r| r.instance) != Some(msg.instance) {
-            return; // a newer room actor has taken its place
-        }
-        self.rooms.remove(&msg.room);
-        if let Some(sink) = self.sink.clone() {
-            let channel = self.keys.room_channel(&msg.room);
-            actix_web::rt::spawn(async move {
-                let mut sink = sink;
-                let _ = sink.unsubscribe(&channel).await;
-            });
-        }
-        if self.counts.remove(msg.room.as_str()).is_some() {
-            let mut pipe = redis::pipe();
-            pipe.hdel(self.keys.node_rooms(&self.node), msg.room.as_str())
-                .ignore();
-            let _ = self.writer.send(Outgoing::Pipeline(pipe));
-        }
-    }
-}
-
-/// Publish a room event to the other nodes.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Publish {
-    pub room: RoomId,
-    pub event: ClusterEvent,
-}
-
-impl Handler<Publish> for RedisBridge {
-    type Result = ();
-    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
-        self.publish(&msg.room, msg.event);
-    }
-}
-
-/// This node's connection count in a room changed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LocalCount {
-    pub room: RoomId,
-    pub count: u64,
-}
-
-impl Handler<LocalCount> for RedisBridge {
-    type Result = ();
-    fn handle(&mut self, msg: LocalCount, _: &mut Context<Self>) {
-        let hash = self.keys.node_rooms(&self.node);
-        let mut pipe = redis::pipe();
-        if msg.count == 0 {
-            pipe.hdel(&hash, msg.room.as_str()).ignore();
-        } else {
-            pipe.hset(&hash, msg.room.as_str(), msg.count)
-                .ignore()
-                .pexpire(&hash, self.ttl.as_millis() as i64 * 2)
-                .ignore();
-        }
-        let _ = self.writer.send(Outgoing::Pipeline(pipe));
-        self.counts.insert(msg.room.to_string(), msg.count);
-        self.publish(&msg.room, ClusterEvent::Presence { count: msg.count });
-    }
-}
-
-/// Every room's viewer count summed over the cluster's live nodes (None if
-/// Redis is unreachable); the caller ranks them.
-#[derive(Message)]
-#[rtype(result = "Option<HashMap<String, u64>>")]
-pub struct ClusterRooms;
-
-impl Handler<ClusterRooms> for RedisBridge {
-    type Result = ResponseFuture<Option<HashMap<String, u64>>>;
-    fn handle(&mut self, _: ClusterRooms, _: &mut Context<Self>) -> Self::Result {
-        let read = presence::room_sums(self.pool.clone(), self.keys.clone(), self.ttl);
-        Box::pin(async move {
-            match tokio::time::timeout(REDIS_TIMEOUT * 2, read).await {
-                Ok(Ok(sums)) => Some(sums),
-                _ => None,
-            }
-        })
-    }
-}
-
-/// One room's viewer count on the other live nodes (None if Redis is
-/// unreachable), for a room that is not live here.
-#[derive(Message)]
-#[rtype(result = "Option<u64>")]
-pub struct RoomCount {
-    pub room: RoomId,
-}
-
-impl Handler<RoomCount> for RedisBridge {
-    type Result = ResponseFuture<Option<u64>>;
-    fn handle(&mut self, msg: RoomCount, _: &mut Context<Self>) -> Self::Result {
-        let read = presence::remote_counts(
-            self.pool.clone(),
-            self.keys.clone(),
-            self.node.clone(),
-            self.ttl,
-            msg.room.into_string(),
-        );
-        Box::pin(async move { read.await.ok().map(|c| c.values().sum()) })
-    }
-}
-
-/// The node is going away: remove its presence from Redis now (instead of after
-/// the TTL) and tell the other nodes its counts are zero.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Shutdown;
-
-impl Handler<Shutdown> for RedisBridge {
-    type Result = ResponseFuture<()>;
-    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
-        let mut pipe = redis::pipe();
-        pipe.zrem(self.keys.nodes(), &self.node)
-            .ignore()
-            .del(self.keys.node_rooms(&self.node))
-            .ignore();
-        for room in self.counts.keys() {
-            let envelope = Envelope {
-                node: self.node.clone(),
-                event: ClusterEvent::Presence { count: 0 },
-            };
-            if let Ok(payload) = envelope.encode() {
-                pipe.publish(self.keys.room_channel(room), payload).ignore();
-            }
-        }
-        self.counts.clear();
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let done = async {
-                let mut conn = pool.get().await?;
-                pipe.query_async::<()>(&mut *conn).await?;
-                anyhow::Ok(())
-            };
-            match tokio::time::timeout(REDIS_TIMEOUT, done).await {
-                Ok(Ok(())) => tracing::info!("presence removed from redis"),
-                _ => {
-                    tracing::warn!("could not remove presence from redis; it expires with the TTL")
-                }
-            }
-        })
-    }
 }

@@ -25,8 +25,24 @@ pub(super) enum Outgoing {
         keep: bool,
     },
     Pipeline(redis::Pipeline),
+    /// A chat message to number and publish (the sequencing script), and
+    /// where to say what number it got.
+    Sequenced {
+        cmd: redis::Cmd,
+        id: String,
+        reply: actix::Recipient<Sequenced>,
+    },
     /// Nothing to write: time to try the held publishes again.
     Tick,
+}
+
+/// A chat message this node published got its place in the room's sequence
+/// (or could not: Redis failed, and the room falls back to its own numbers).
+#[derive(actix::Message, Debug)]
+#[rtype(result = "()")]
+pub struct Sequenced {
+    pub id: String,
+    pub position: Option<(u64, String)>,
 }
 
 /// Moderation publishes held while Redis is away, at most.
@@ -71,9 +87,18 @@ pub(super) async fn write_loop(
             match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
                 .await
             {
-                Ok(Ok(c)) => {
-                    conn = Some(c);
-                    failures = 0;
+                Ok(Ok(mut c)) => {
+                    // Scripts are cached by Redis; a restarted Redis forgets them.
+                    let mut load = redis::cmd("SCRIPT");
+                    load.arg("LOAD").arg(super::seq::SCRIPT);
+                    let loaded = load.query_async::<String>(&mut c);
+                    if matches!(tokio::time::timeout(REDIS_TIMEOUT, loaded).await, Ok(Ok(_))) {
+                        conn = Some(c);
+                        failures = 0;
+                    } else {
+                        failures += 1;
+                        retry_at = Instant::now() + backoff(failures);
+                    }
                 }
                 _ => {
                     failures += 1;
@@ -104,8 +129,15 @@ pub(super) async fn write_loop(
         let mut publishes = redis::pipe();
         let mut n_publish = 0u64;
         let mut sent_keep: Vec<(String, Vec<u8>)> = Vec::new();
+        // Scripts in the current pipeline, whose replies say their numbers.
+        let mut waiting: Vec<(String, actix::Recipient<Sequenced>)> = Vec::new();
         for item in batch.drain(..) {
             match item {
+                Outgoing::Sequenced { cmd, id, reply } => {
+                    publishes.add_command(cmd);
+                    n_publish += 1;
+                    waiting.push((id, reply));
+                }
                 Outgoing::Publish {
                     channel,
                     payload,
@@ -120,7 +152,7 @@ pub(super) async fn write_loop(
                 Outgoing::Tick => {}
                 Outgoing::Pipeline(pipe) => {
                     if n_publish > 0 && ok {
-                        ok &= run(c, &publishes).await;
+                        ok &= run_numbered(c, &publishes, &mut waiting).await;
                         publishes = redis::pipe();
                     }
                     if ok {
@@ -130,7 +162,11 @@ pub(super) async fn write_loop(
             }
         }
         if n_publish > 0 && ok {
-            ok &= run(c, &publishes).await;
+            ok &= run_numbered(c, &publishes, &mut waiting).await;
+        }
+        // Whatever was not numbered: the rooms number those messages themselves.
+        for (id, reply) in waiting.drain(..) {
+            reply.do_send(Sequenced { id, position: None });
         }
         if ok {
             status.published.fetch_add(n_publish, Ordering::Relaxed);
@@ -165,11 +201,38 @@ fn hold(batch: &mut Vec<Outgoing>, kept: &mut VecDeque<(String, Vec<u8>)>, statu
                 keep: true,
             } if kept.len() < MAX_KEPT => kept.push_back((channel, payload)),
             Outgoing::Tick => {}
+            Outgoing::Sequenced { id, reply, .. } => {
+                reply.do_send(Sequenced { id, position: None })
+            }
             _ => {
                 status.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// Run a pipeline of publishes and sequencing scripts; tell each script's
+/// room its number (taken off `waiting` as answered).
+async fn run_numbered(
+    conn: &mut redis::aio::MultiplexedConnection,
+    pipe: &redis::Pipeline,
+    waiting: &mut Vec<(String, actix::Recipient<Sequenced>)>,
+) -> bool {
+    if waiting.is_empty() {
+        return run(conn, pipe).await;
+    }
+    let replies: Vec<(u64, String)> =
+        match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(conn)).await {
+            Ok(Ok(r)) => r,
+            _ => return false,
+        };
+    for ((id, reply), (seq, epoch)) in waiting.drain(..).zip(replies) {
+        reply.do_send(Sequenced {
+            id,
+            position: Some((seq, epoch)),
+        });
+    }
+    true
 }
 
 async fn run(conn: &mut redis::aio::MultiplexedConnection, pipe: &redis::Pipeline) -> bool {

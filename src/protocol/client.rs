@@ -29,6 +29,9 @@ pub struct ClientFrame {
 pub enum ClientBody {
     Join {
         room: RoomId,
+        /// Contract §5: resume from this position.
+        #[serde(default)]
+        since: Option<Since>,
     },
     Leave {
         room: RoomId,
@@ -155,11 +158,19 @@ impl ModAction {
     }
 }
 
+/// A position in a room's sequence (contract §5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Since {
+    pub seq: u64,
+    pub epoch: String,
+}
+
 /// What a checked client frame asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Join {
         room: RoomId,
+        since: Option<Since>,
     },
     Leave {
         room: RoomId,
@@ -192,7 +203,7 @@ impl Request {
     /// The room a request is about, if any (for error frames).
     pub fn room(&self) -> Option<&str> {
         match self {
-            Request::Join { room }
+            Request::Join { room, .. }
             | Request::Leave { room }
             | Request::Message { room, .. }
             | Request::Reaction { room, .. }
@@ -264,7 +275,7 @@ impl ClientFrame {
             Err(refusal) => Err((refusal, room)),
         };
         let request = match body {
-            ClientBody::Join { room } => Ok(Request::Join { room }),
+            ClientBody::Join { room, since } => Ok(Request::Join { room, since }),
             ClientBody::Leave { room } => Ok(Request::Leave { room }),
             ClientBody::Message { room, text } => match clean_text(&text, limits.max_text_chars) {
                 Ok(text) => Ok(Request::Message { room, text }),

@@ -18,7 +18,7 @@ pub mod rules;
 pub mod server;
 pub mod text;
 
-pub use client::{ClientBody, ClientFrame, ModAction, Parsed, Request, parse_client_frame};
+pub use client::{ClientBody, ClientFrame, ModAction, Parsed, Request, Since, parse_client_frame};
 pub use ids::{MAX_ROOM_CHARS, MAX_USER_CHARS, MessageId, RoomId, UserId};
 pub use refusal::{ErrorCode, Refusal, Rejected};
 pub use rules::{

@@ -23,6 +23,14 @@ pub struct ChatMessage {
     pub text: String,
     pub ts: i64,
     pub badges: Vec<String>,
+    /// The message's place in its room's sequence (contract §5); last, so
+    /// the node-to-node format can be spliced with it (see `bridge::seq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The epoch `seq` belongs to: stored with the message; on the wire it
+    /// is in `joined` (clients) and in the envelope (nodes), not on each message.
+    #[serde(skip)]
+    pub epoch: Option<std::sync::Arc<str>>,
 }
 
 /// The user object of `welcome`.
@@ -62,6 +70,12 @@ pub enum ServerFrame<'a> {
         slow_mode: u64,
         /// Pre-serialised `[<message>…]`, shared by every join until it changes.
         recent: &'a RawValue,
+        /// Contract §5: the room's latest sequence number, and its epoch.
+        seq: u64,
+        epoch: &'a str,
+        /// Present when the join asked to resume (`since`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
     },
     Left {
         room: &'a str,

@@ -15,12 +15,15 @@
 
 pub mod analytics;
 pub mod automod;
+mod life;
 pub mod members;
 pub mod moderation;
 pub mod msg;
 pub mod presence;
 pub mod reactions;
 pub mod recent;
+mod resume;
+pub mod sequence;
 pub mod unique;
 
 use std::num::NonZeroU32;
@@ -35,7 +38,7 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::auth::Identity;
-use crate::bridge::{self, ClusterEvent, RedisBridge, Resync};
+use crate::bridge::{self, ClusterEvent, RedisBridge};
 use crate::metrics::{self, METRICS};
 use crate::protocol::{self, ChatMessage, ErrorCode, ModAction, Refusal, RoomId, ServerFrame};
 use crate::store::{self, Store, Write};
@@ -74,6 +77,8 @@ pub struct RoomConfig {
     /// Length of an analytics snapshot period (a minute in production).
     pub snapshot_period: Duration,
     pub store: Addr<Store>,
+    /// Contract §5: at most this many missed messages are recovered exactly.
+    pub recovery_max: u64,
     /// What the store holds: a room acks a message only if the store takes it.
     pub store_status: Arc<store::StoreStatus>,
     /// Events for the platform's webhook (a no-op when none is configured).
@@ -112,6 +117,12 @@ pub struct Room {
     peak: u64,
     recent: Recent,
     ids: ulid::Generator,
+    /// The room's message sequence: its epoch and last number (contract §5).
+    seq: sequence::Sequence,
+    /// In a cluster: this node's messages waiting for their number from Redis.
+    pending_own: std::collections::HashMap<String, Arc<ChatMessage>>,
+    /// Redis could not number messages: this node numbers them for now.
+    numbering_locally: bool,
     moderation: ModState,
     api_limiter: governor::DefaultDirectRateLimiter,
     reactions: Reactions,
@@ -142,6 +153,9 @@ impl Room {
             peak: 0,
             recent: Recent::new(cfg.recent),
             ids: ulid::Generator::new(),
+            seq: sequence::Sequence::new(sequence::Sequence::fresh_epoch(), 0),
+            pending_own: std::collections::HashMap::new(),
+            numbering_locally: false,
             moderation: ModState::new(cfg.message_quota),
             api_limiter: RateLimiter::direct(cfg.api_quota),
             reactions: Reactions::new(cfg.emojis.clone()),
@@ -171,6 +185,8 @@ impl Room {
             viewers: self.viewers(),
             peak: self.peak,
             slow_mode: self.moderation.slow_mode(),
+            seq: self.seq.last(),
+            epoch: self.seq.epoch().to_owned(),
         }
     }
 
@@ -320,13 +336,14 @@ impl Room {
         badges: Vec<String>,
         text: String,
         ack_to: Option<(ConnId, Option<&str>)>,
+        ctx: &mut Context<Self>,
     ) -> Arc<ChatMessage> {
         let id = self.next_id();
         if let Some((conn_id, reference)) = ack_to {
             let ack = protocol::encode(&ServerFrame::Ack { reference, id: &id });
             self.send_to(conn_id, ack);
         }
-        let msg = Arc::new(ChatMessage {
+        let mut msg = ChatMessage {
             room: self.id.to_string(),
             id,
             user: user.id.clone(),
@@ -334,12 +351,28 @@ impl Room {
             text,
             ts: protocol::now_ms(),
             badges,
-        });
+            seq: None,
+            epoch: None,
+        };
         metrics::inc(&METRICS.messages_in);
+        if let Some(bridge) = &self.cfg.bridge {
+            // Redis numbers it as it publishes it; this node delivers it when it
+            // comes back on the channel, in the order every node sees (and
+            // stores it once its number is known, see `Sequenced`).
+            let msg = Arc::new(msg);
+            self.pending_own.insert(msg.id.clone(), msg.clone());
+            bridge.do_send(bridge::PublishMessage {
+                room: self.id.clone(),
+                msg: (*msg).clone(),
+                candidate_epoch: sequence::Sequence::fresh_epoch(),
+                reply: ctx.address().recipient(),
+            });
+            return msg;
+        }
+        msg.seq = Some(self.seq.number());
+        msg.epoch = Some(self.seq.epoch().into());
+        let msg = Arc::new(msg);
         self.persist(Write::Message(msg.clone()));
-        self.publish_cluster(|| ClusterEvent::Message {
-            msg: (*msg).clone(),
-        });
         self.deliver(msg.clone());
         msg
     }
@@ -448,120 +481,6 @@ impl Room {
             self.persist(Write::Snapshot(snap));
         }
         self.stats = PeriodStats::starting(end, now, self.viewers());
-    }
-
-    /// Take what the store holds for this room (at start, and on a resync).
-    fn load(&mut self, snapshot: store::RoomSnapshot, with_recent: bool) {
-        let store::RoomSnapshot {
-            recent,
-            bans,
-            timeouts,
-            slow_mode,
-        } = snapshot;
-        if with_recent {
-            self.recent.replace(recent);
-        } else {
-            self.recent.reconcile(&recent);
-        }
-        let newly_banned = self.moderation.load(moderation::Loaded {
-            bans,
-            timeouts,
-            slow_mode,
-        });
-        for user in newly_banned {
-            self.remove_user(&user);
-        }
-    }
-
-    /// Load the room's state before handling anything else (joins wait in the
-    /// mailbox). Until it is loaded the room admits no one (a room without
-    /// its bans must not run); a failed load is retried with backoff.
-    fn load_state(&mut self, ctx: &mut Context<Self>, attempt: u32) {
-        let load = self.cfg.store.send(store::LoadRoom {
-            room: self.id.to_string(),
-            recent: self.cfg.recent as u64,
-        });
-        ctx.wait(load.into_actor(self).map(move |res, act, ctx| {
-            let err = match res {
-                Ok(Ok(snapshot)) => {
-                    act.load(snapshot, true);
-                    act.loaded = true;
-                    return;
-                }
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-            };
-            let delay = load_backoff(attempt);
-            tracing::error!(parent: &act.span, error = %err, retry_in_ms = delay.as_millis() as u64,
-                "could not load room state; refusing joins until it loads");
-            act.loaded = false;
-            ctx.run_later(delay, move |act, ctx| act.load_state(ctx, attempt + 1));
-        }));
-    }
-
-    /// How long a join waits before trying a room whose state is not loaded.
-    fn retry_load_ms(&self) -> u64 {
-        500
-    }
-
-    /// Timers every room runs while it lives.
-    fn start_timers(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.cfg.reaction_window, |act, _| act.flush_reactions());
-        // Analytics: close each period on its wall-clock boundary.
-        let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
-        let now = protocol::now_ms();
-        self.stats = PeriodStats::starting(now - now % period, now, self.viewers());
-        let first = Duration::from_millis((period - now % period) as u64);
-        ctx.run_later(first, move |act, ctx| {
-            act.close_period();
-            ctx.run_interval(Duration::from_millis(period as u64), |act, _| {
-                act.close_period()
-            });
-        });
-        // SSE streams that went away stop keeping the room alive.
-        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
-            let before = act.watchers.len();
-            act.watchers.retain(|w| !w.is_closed());
-            if act.watchers.len() != before {
-                act.check_idle(ctx);
-            }
-        });
-        // Forget rate-limit state of users quiet long enough to be full again.
-        ctx.run_interval(Duration::from_secs(60), |act, _| {
-            act.moderation.prune(protocol::now_ms());
-        });
-    }
-
-    /// In a cluster: subscribe to the room's channel and learn the other
-    /// nodes' counts before the first join is handled.
-    fn join_cluster(&mut self, ctx: &mut Context<Self>) {
-        let Some(bridge) = self.cfg.bridge.clone() else {
-            return;
-        };
-        let online = bridge.send(bridge::RoomOnline {
-            room: self.id.clone(),
-            instance: self.instance,
-            events: ctx.address().recipient(),
-            resync: ctx.address().recipient(),
-        });
-        ctx.wait(online.into_actor(self).map(|res, act, _| {
-            if let Ok(counts) = res {
-                act.remote.replace(counts, Instant::now());
-            }
-        }));
-        // Reconcile with the database now and then: whatever an event lost
-        // between nodes is there (contract §6: within 30 s). Rooms spread out.
-        let every = RECONCILE_EVERY + Duration::from_millis(self.instance % 5_000);
-        ctx.run_interval(every, |_, ctx| {
-            ctx.notify(Resync);
-        });
-        // Another node that stops refreshing its count drops out after the TTL.
-        let every = (self.cfg.presence_ttl / 5).max(Duration::from_millis(100));
-        ctx.run_interval(every, |act, ctx| {
-            if act.remote.expire(act.cfg.presence_ttl) {
-                act.viewers_changed(ctx);
-            }
-        });
     }
 }
 

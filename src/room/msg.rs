@@ -58,13 +58,19 @@ pub struct RoomViewers {
 #[rtype(result = "()")]
 pub struct Join {
     pub conn: Conn,
+    /// Resume from this position (contract §5).
+    pub since: Option<protocol::Since>,
     pub reference: Option<String>,
 }
 
 impl Handler<Join> for Room {
     type Result = ();
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
-        let Join { conn, reference } = msg;
+        let Join {
+            conn,
+            since,
+            reference,
+        } = msg;
         if !self.loaded {
             let frame = Refusal::retry(
                 ErrorCode::Internal,
@@ -87,20 +93,10 @@ impl Handler<Join> for Room {
             });
             return;
         }
-        let id = conn.id;
-        // A second join of the same room by the same connection just answers again.
-        self.members.insert(conn);
-        let viewers = self.viewers();
-        let slow_mode = self.moderation.slow_mode();
-        let frame = protocol::encode(&ServerFrame::Joined {
-            room: &self.id,
-            viewers,
-            slow_mode,
-            recent: self.recent.json(),
-        });
-        self.send_to(id, frame);
-        self.viewers_changed(ctx);
-        self.check_idle(ctx);
+        match since {
+            Some(since) => self.resume(conn, since, reference, ctx),
+            None => self.admit(conn, None, ctx),
+        }
     }
 }
 
@@ -178,7 +174,7 @@ pub struct Post {
 
 impl Handler<Post> for Room {
     type Result = ();
-    fn handle(&mut self, msg: Post, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) {
         let reference = msg.reference.as_deref();
         let Some(user) = member_user(self, msg.conn_id, &msg.reply, reference) else {
             return;
@@ -206,7 +202,7 @@ impl Handler<Post> for Room {
             return self.send_to(msg.conn_id, frame);
         }
         let badges = user.badges_in(&self.id);
-        self.publish(&user, badges, msg.text, Some((msg.conn_id, reference)));
+        self.publish(&user, badges, msg.text, Some((msg.conn_id, reference)), ctx);
     }
 }
 
@@ -250,6 +246,9 @@ pub struct RoomInfo {
     pub viewers: u64,
     pub peak: u64,
     pub slow_mode: u64,
+    /// Contract §5: the room's latest sequence number and its epoch.
+    pub seq: u64,
+    pub epoch: String,
 }
 
 /// Room info: viewers, peak, slow mode.
@@ -308,7 +307,7 @@ impl Handler<PostAs> for Room {
                 STORE_FULL_RETRY_MS,
             ));
         }
-        let posted = self.publish(&msg.user, vec!["system".to_owned()], msg.text, None);
+        let posted = self.publish(&msg.user, vec!["system".to_owned()], msg.text, None, ctx);
         Ok(posted.id.clone())
     }
 }
@@ -361,12 +360,14 @@ impl Handler<RemoteEvent> for Room {
             // not reached the other node yet must not let its messages through here.
             ClusterEvent::Message { msg } => {
                 let now = protocol::now_ms();
-                if self.moderation.is_banned(&msg.user)
-                    || self.moderation.timeout_left(&msg.user, now).is_some()
+                let own = self.pending_own.contains_key(&msg.id);
+                if !own
+                    && (self.moderation.is_banned(&msg.user)
+                        || self.moderation.timeout_left(&msg.user, now).is_some())
                 {
                     tracing::info!(parent: &self.span, user = %msg.user, "dropped a remote message of a banned or timed-out user");
                 } else {
-                    self.deliver(Arc::new(msg));
+                    self.arrived(msg, ctx);
                 }
             }
             // Stored and logged by the node where it was taken.

@@ -103,6 +103,8 @@ mod tests {
             text: "t".into(),
             ts: 0,
             badges: vec![],
+            seq: None,
+            epoch: None,
         })
     }
 

@@ -204,7 +204,7 @@ impl Session {
                 });
                 self.send(frame);
             }
-            Request::Join { room } => self.join(room, reference, ctx),
+            Request::Join { room, since } => self.join(room, since, reference, ctx),
             Request::Leave { room } => match self.rooms.remove(&room) {
                 Some(addr) => addr.do_send(room::Leave {
                     conn_id: self.id,
@@ -267,7 +267,13 @@ impl Session {
         self.refuse(&refusal, Some(room), reference);
     }
 
-    fn join(&mut self, room: RoomId, reference: Option<String>, ctx: &mut Context<Self>) {
+    fn join(
+        &mut self,
+        room: RoomId,
+        since: Option<protocol::Since>,
+        reference: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
         if !self.rooms.contains_key(&room)
             && self.rooms.len() >= self.shared.limits.max_rooms_per_connection
         {
@@ -284,6 +290,7 @@ impl Session {
         let request = self.shared.registry.send(JoinRoom {
             room: room.clone(),
             conn: self.conn(ctx),
+            since,
             reference,
         });
         // Hold further frames until the room is known, so they reach it after the join.

@@ -378,6 +378,49 @@ impl Handler<LoadRoom> for Store {
     }
 }
 
+/// Contract §5: a room's non-deleted messages of `epoch` after `after`, by
+/// sequence, at most `limit`, messages still waiting to be written included;
+/// and the numbers of those deleted in that range.
+#[derive(Message)]
+#[rtype(result = "Result<(Vec<ChatMessage>, Vec<u64>), StoreError>")]
+pub struct LoadSince {
+    pub room: String,
+    pub epoch: String,
+    pub after: u64,
+    pub limit: u64,
+}
+
+impl Handler<LoadSince> for Store {
+    type Result = ResponseFuture<Result<(Vec<ChatMessage>, Vec<u64>), StoreError>>;
+    fn handle(&mut self, msg: LoadSince, _: &mut Context<Self>) -> Self::Result {
+        let queued: Vec<ChatMessage> = self
+            .queue
+            .messages(&msg.room, None)
+            .into_iter()
+            .filter(|m| m.epoch.as_deref() == Some(msg.epoch.as_str()))
+            .filter(|m| m.seq.is_some_and(|s| s > msg.after))
+            .collect();
+        let deleted = self.queue.deletes(&msg.room);
+        let db = self.reader();
+        Box::pin(async move {
+            let (mut found, mut gone) =
+                read::since(&db?, &msg.room, &msg.epoch, msg.after, msg.limit).await?;
+            found.extend(queued);
+            found.sort_by_key(|m| m.seq);
+            found.dedup_by(|a, b| a.id == b.id);
+            gone.extend(
+                found
+                    .iter()
+                    .filter(|m| deleted.contains(&m.id))
+                    .filter_map(|m| m.seq),
+            );
+            found.retain(|m| !deleted.contains(&m.id));
+            found.truncate(msg.limit as usize);
+            Ok((found, gone))
+        })
+    }
+}
+
 /// One message of a room, if it exists and is not deleted (for the server API's 404).
 #[derive(Message)]
 #[rtype(result = "Result<Option<ChatMessage>, StoreError>")]

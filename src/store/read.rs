@@ -82,6 +82,10 @@ pub struct RoomSnapshot {
     /// Users timed out, with the end of their timeout (epoch ms); only those still running.
     pub timeouts: HashMap<String, i64>,
     pub slow_mode: u64,
+    /// The epoch of the room's sequence, if it has one (contract §5).
+    pub epoch: Option<String>,
+    /// The last sequence number of that epoch (0 if none).
+    pub seq: u64,
 }
 
 pub async fn room_state(
@@ -109,16 +113,32 @@ pub async fn room_state(
         .into_iter()
         .map(|t| (t.user_id, t.until_ts))
         .collect();
-    let slow_mode = room_setting::Entity::find_by_id(room.to_owned())
+    let setting = room_setting::Entity::find_by_id(room.to_owned())
         .one(db)
-        .await?
+        .await?;
+    let slow_mode = setting
+        .as_ref()
         .map(|s| s.slow_mode.max(0) as u64)
+        .unwrap_or(0);
+    let epoch = setting.and_then(|s| s.epoch);
+    let stored_seq = match &epoch {
+        Some(e) => last_seq(db, room, e).await?,
+        None => 0,
+    };
+    // A queued message may be newer than any stored one.
+    let queued_seq = queued
+        .iter()
+        .filter(|m| m.epoch.as_deref() == epoch.as_deref())
+        .filter_map(|m| m.seq)
+        .max()
         .unwrap_or(0);
     let mut snap = RoomSnapshot {
         recent: Vec::new(),
         bans,
         timeouts,
         slow_mode,
+        epoch,
+        seq: stored_seq.max(queued_seq),
     };
     let unbanned: Vec<String> = moderation
         .iter()
@@ -155,6 +175,47 @@ pub async fn room_state(
         .collect();
     snap.recent = merge_newest(stored, queued, deleted, recent as usize);
     Ok(snap)
+}
+
+/// The highest sequence number stored for `room` in `epoch` (0 if none).
+async fn last_seq(db: &DatabaseConnection, room: &str, epoch: &str) -> Result<u64, DbErr> {
+    let newest = message::Entity::find()
+        .filter(message::Column::Room.eq(room))
+        .filter(message::Column::Epoch.eq(epoch))
+        .filter(message::Column::Seq.is_not_null())
+        .order_by_desc(message::Column::Seq)
+        .one(db)
+        .await?;
+    Ok(newest.and_then(|m| m.seq).map_or(0, |s| s.max(0) as u64))
+}
+
+/// A room's messages of `epoch` after `after`, by sequence, at most `limit`
+/// (contract §5: what a resuming client missed): the ones to send, and the
+/// sequence numbers of those deleted (so a reader can tell deleted from missing).
+pub async fn since(
+    db: &DatabaseConnection,
+    room: &str,
+    epoch: &str,
+    after: u64,
+    limit: u64,
+) -> Result<(Vec<ChatMessage>, Vec<u64>), DbErr> {
+    let found = message::Entity::find()
+        .filter(message::Column::Room.eq(room))
+        .filter(message::Column::Epoch.eq(epoch))
+        .filter(message::Column::Seq.gt(after as i64))
+        .order_by_asc(message::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let (deleted, live): (Vec<_>, Vec<_>) = found.into_iter().partition(|m| m.deleted_at.is_some());
+    Ok((
+        live.into_iter().map(rows::chat_message).collect(),
+        deleted
+            .iter()
+            .filter_map(|m| m.seq)
+            .map(|s| s.max(0) as u64)
+            .collect(),
+    ))
 }
 
 /// One message of a room, if it exists and is not deleted.
@@ -219,6 +280,8 @@ mod tests {
             text: "t".into(),
             ts: 0,
             badges: vec![],
+            seq: None,
+            epoch: None,
         }
     }
 

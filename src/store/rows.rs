@@ -18,12 +18,16 @@ pub fn message_row(m: &ChatMessage) -> message::ActiveModel {
         ts: Set(m.ts),
         deleted_at: Set(None),
         deleted_by: Set(None),
+        seq: Set(m.seq.map(|s| s as i64)),
+        epoch: Set(m.epoch.as_deref().map(str::to_owned)),
     }
 }
 
 pub fn chat_message(row: message::Model) -> ChatMessage {
     ChatMessage {
         badges: serde_json::from_str(&row.badges).unwrap_or_default(),
+        seq: row.seq.map(|s| s.max(0) as u64),
+        epoch: row.epoch.map(Into::into),
         room: row.room,
         id: row.id,
         user: row.user_id,

@@ -45,6 +45,8 @@ pub enum Write {
     },
     /// Slow mode changed.
     SlowMode { room: String, seconds: u64 },
+    /// The epoch of a room's message sequence (contract §5), set once.
+    Epoch { room: String, epoch: String },
     /// A room's statistics for one minute (the first node's write wins).
     Snapshot(Snapshot),
 }
@@ -89,7 +91,8 @@ impl Write {
             | Write::Ban { room, .. }
             | Write::Unban { room, .. }
             | Write::Timeout { room, .. }
-            | Write::SlowMode { room, .. } => room,
+            | Write::SlowMode { room, .. }
+            | Write::Epoch { room, .. } => room,
         }
     }
 
@@ -124,6 +127,7 @@ impl Write {
                 room.len() + user.len()
             }
             Write::SlowMode { room, .. } => room.len(),
+            Write::Epoch { room, epoch } => room.len() + epoch.len(),
             Write::Snapshot(s) => s.room.len(),
         }
     }
@@ -250,10 +254,28 @@ pub async fn execute(db: &DatabaseConnection, batch: &[Write]) -> anyhow::Result
                 .await
                 .context("failed to store a viewer snapshot")?;
         }
+        Write::Epoch { room, epoch } => {
+            let row = room_setting::ActiveModel {
+                room: Set(room.clone()),
+                slow_mode: Set(0),
+                epoch: Set(Some(epoch.clone())),
+                ..Default::default()
+            };
+            room_setting::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(room_setting::Column::Room)
+                        .update_column(room_setting::Column::Epoch)
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await
+                .context("failed to store a room's epoch")?;
+        }
         Write::SlowMode { room, seconds } => {
             let row = room_setting::ActiveModel {
                 room: Set(room.clone()),
                 slow_mode: Set(*seconds as i64),
+                ..Default::default()
             };
             room_setting::Entity::insert(row)
                 .on_conflict(

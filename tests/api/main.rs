@@ -30,6 +30,7 @@ mod health;
 mod limits;
 mod moderation;
 mod reactions;
+mod recovery;
 mod server_api;
 mod viewers;
 mod webhooks;

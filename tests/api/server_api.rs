@@ -39,21 +39,32 @@ async fn without_a_configured_key_every_call_is_refused() {
 #[actix_web::test]
 async fn room_info_reports_viewers_peak_and_slow_mode() {
     let app = spawn_app().await;
-    let (status, body) = app.get("/api/rooms/quiet", Some(API_KEY)).await;
+    let (status, mut body) = app.get("/api/rooms/quiet", Some(API_KEY)).await;
     assert_eq!(status, 200);
+    // v2 (§5): the room's sequence and its epoch.
+    assert_eq!(body["seq"], 0);
+    assert!(
+        body["epoch"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    body.as_object_mut().unwrap().remove("epoch");
     assert_eq!(
         body,
-        json!({"room":"quiet","viewers":0,"peak":0,"slow_mode":0})
+        json!({"room":"quiet","viewers":0,"peak":0,"slow_mode":0,"seq":0})
     );
     let mut a = app.connect_anon().await;
     let mut b = app.connect_anon().await;
     a.join("busy").await;
     b.join("busy").await;
     let (_, body) = app.get("/api/rooms/busy", Some(API_KEY)).await;
-    assert_eq!(
-        body,
-        json!({"room":"busy","viewers":2,"peak":2,"slow_mode":0})
-    );
+    for (field, want) in [
+        ("room", json!("busy")),
+        ("viewers", json!(2)),
+        ("peak", json!(2)),
+        ("slow_mode", json!(0)),
+    ] {
+        assert_eq!(body[field], want, "{body}");
+    }
     let (status, body) = app.get("/api/rooms/bad%20room", Some(API_KEY)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "bad_request");

@@ -15,6 +15,7 @@ mod helpers {
 mod drain;
 mod hardening;
 mod multi_node;
+mod recovery;
 mod redis_faults;
 mod rolling;
 mod store_outage;

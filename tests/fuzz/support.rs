@@ -179,7 +179,7 @@ fn assert_action(action: &ModAction) {
 
 fn room_of(request: &Request) -> Option<&str> {
     match request {
-        Request::Join { room }
+        Request::Join { room, .. }
         | Request::Leave { room }
         | Request::Message { room, .. }
         | Request::Reaction { room, .. }

@@ -10,7 +10,11 @@ fn outcome(text: &str) -> Value {
     match parse_client_frame(text, &TextLimits::default()) {
         Ok(p) => {
             let req = match p.request {
-                Request::Join { room } => json!({"join": room}),
+                Request::Join { room, since: None } => json!({"join": room}),
+                Request::Join {
+                    room,
+                    since: Some(s),
+                } => json!({"join": room, "since": s}),
                 Request::Leave { room } => json!({"leave": room}),
                 Request::Message { room, text } => json!({"message": [room, text]}),
                 Request::Reaction { room, emoji } => json!({"reaction": [room, emoji]}),

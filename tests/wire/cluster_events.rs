@@ -13,6 +13,8 @@ fn user(u: &str) -> UserId {
 fn round_trip(event: ClusterEvent, json: &str) {
     let env = Envelope {
         node: "pod-a".into(),
+        seq: None,
+        epoch: None,
         event,
     };
     let written = serde_json::to_string(&env).unwrap();
@@ -32,6 +34,8 @@ fn a_chat_message() {
         text: "hi".into(),
         ts: 5,
         badges: vec!["vip".into()],
+        seq: None,
+        epoch: None,
     };
     round_trip(
         ClusterEvent::Message { msg },

@@ -15,6 +15,8 @@ fn msg() -> ChatMessage {
         text: "hi \"there\"".into(),
         ts: 1_795_446_000_000,
         badges: vec!["mod".into()],
+        seq: None,
+        epoch: None,
     }
 }
 
@@ -66,15 +68,21 @@ fn welcome_with_a_token_expiry() {
 #[test]
 fn joined_with_recent() {
     let recent = encode_message_list([msg()].iter());
+    // v2 (§5) adds `seq` and `epoch` (and `recovered` on a resume) after v1's fields.
     let f = encode(&ServerFrame::Joined {
         room: "r",
         viewers: 142,
         slow_mode: 0,
         recent: &recent,
+        seq: 1041,
+        epoch: "e1",
+        recovered: None,
     });
     assert_eq!(
         &*f,
-        format!(r#"{{"type":"joined","room":"r","viewers":142,"slow_mode":0,"recent":[{MSG}]}}"#)
+        format!(
+            r#"{{"type":"joined","room":"r","viewers":142,"slow_mode":0,"recent":[{MSG}],"seq":1041,"epoch":"e1"}}"#
+        )
     );
     let empty = encode_message_list(std::iter::empty());
     let f = encode(&ServerFrame::Joined {
@@ -82,10 +90,25 @@ fn joined_with_recent() {
         viewers: 1,
         slow_mode: 10,
         recent: &empty,
+        seq: 0,
+        epoch: "e1",
+        recovered: Some(true),
     });
     assert_eq!(
         &*f,
-        r#"{"type":"joined","room":"r","viewers":1,"slow_mode":10,"recent":[]}"#
+        r#"{"type":"joined","room":"r","viewers":1,"slow_mode":10,"recent":[],"seq":0,"epoch":"e1","recovered":true}"#
+    );
+}
+
+#[test]
+fn a_message_carries_its_seq() {
+    let mut m = msg();
+    m.seq = Some(7);
+    m.epoch = Some("not on the wire".into());
+    let f = encode(&ServerFrame::Message(&m));
+    assert_eq!(
+        &*f,
+        MSG.replace(r#""badges":["mod"]}"#, r#""badges":["mod"],"seq":7}"#)
     );
 }
 

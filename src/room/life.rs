@@ -1,0 +1,144 @@
+//! A room's life: loading its state from the store (and refusing joins until
+//! it has), its timers, and taking its place in the cluster.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::analytics::PeriodStats;
+use super::{RECONCILE_EVERY, Room, load_backoff, moderation, sequence};
+use crate::bridge::{self, Resync};
+use crate::protocol;
+use crate::store::{self, Write};
+
+impl Room {
+    /// Take what the store holds for this room (at start, and on a resync).
+    pub(super) fn load(&mut self, snapshot: store::RoomSnapshot, with_recent: bool) {
+        let store::RoomSnapshot {
+            recent,
+            bans,
+            timeouts,
+            slow_mode,
+            epoch,
+            seq,
+        } = snapshot;
+        if with_recent {
+            self.recent.replace(recent);
+            // The sequence continues where it stopped. A room with no epoch yet
+            // gets one; a cluster's rooms take theirs from Redis (`join_cluster`).
+            match epoch {
+                Some(epoch) => self.seq = sequence::Sequence::new(epoch, seq),
+                None if self.cfg.bridge.is_none() => self.persist(Write::Epoch {
+                    room: self.id.to_string(),
+                    epoch: self.seq.epoch().to_owned(),
+                }),
+                None => {}
+            }
+        } else {
+            self.recent.reconcile(&recent);
+        }
+        let newly_banned = self.moderation.load(moderation::Loaded {
+            bans,
+            timeouts,
+            slow_mode,
+        });
+        for user in newly_banned {
+            self.remove_user(&user);
+        }
+    }
+
+    /// Load the room's state before handling anything else (joins wait in the
+    /// mailbox). Until it is loaded the room admits no one (a room without
+    /// its bans must not run); a failed load is retried with backoff.
+    pub(super) fn load_state(&mut self, ctx: &mut Context<Self>, attempt: u32) {
+        let load = self.cfg.store.send(store::LoadRoom {
+            room: self.id.to_string(),
+            recent: self.cfg.recent as u64,
+        });
+        ctx.wait(load.into_actor(self).map(move |res, act, ctx| {
+            let err = match res {
+                Ok(Ok(snapshot)) => {
+                    act.load(snapshot, true);
+                    act.loaded = true;
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            let delay = load_backoff(attempt);
+            tracing::error!(parent: &act.span, error = %err, retry_in_ms = delay.as_millis() as u64,
+                "could not load room state; refusing joins until it loads");
+            act.loaded = false;
+            ctx.run_later(delay, move |act, ctx| act.load_state(ctx, attempt + 1));
+        }));
+    }
+
+    /// How long a join waits before trying a room whose state is not loaded.
+    pub(super) fn retry_load_ms(&self) -> u64 {
+        500
+    }
+
+    /// Timers every room runs while it lives.
+    pub(super) fn start_timers(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.cfg.reaction_window, |act, _| act.flush_reactions());
+        // Analytics: close each period on its wall-clock boundary.
+        let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
+        let now = protocol::now_ms();
+        self.stats = PeriodStats::starting(now - now % period, now, self.viewers());
+        let first = Duration::from_millis((period - now % period) as u64);
+        ctx.run_later(first, move |act, ctx| {
+            act.close_period();
+            ctx.run_interval(Duration::from_millis(period as u64), |act, _| {
+                act.close_period()
+            });
+        });
+        // SSE streams that went away stop keeping the room alive.
+        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
+            let before = act.watchers.len();
+            act.watchers.retain(|w| !w.is_closed());
+            if act.watchers.len() != before {
+                act.check_idle(ctx);
+            }
+        });
+        // Forget rate-limit state of users quiet long enough to be full again.
+        ctx.run_interval(Duration::from_secs(60), |act, _| {
+            act.moderation.prune(protocol::now_ms());
+        });
+    }
+
+    /// In a cluster: subscribe to the room's channel and learn the other
+    /// nodes' counts before the first join is handled.
+    pub(super) fn join_cluster(&mut self, ctx: &mut Context<Self>) {
+        let Some(bridge) = self.cfg.bridge.clone() else {
+            return;
+        };
+        let online = bridge.send(bridge::RoomOnline {
+            room: self.id.clone(),
+            instance: self.instance,
+            events: ctx.address().recipient(),
+            resync: ctx.address().recipient(),
+            candidate_epoch: sequence::Sequence::fresh_epoch(),
+        });
+        ctx.wait(online.into_actor(self).map(|res, act, _| {
+            if let Ok(online) = res {
+                act.remote.replace(online.counts, Instant::now());
+                if let Some((seq, epoch)) = online.position {
+                    act.seq.reset(epoch, seq);
+                }
+            }
+        }));
+        // Reconcile with the database now and then: whatever an event lost
+        // between nodes is there (contract §6: within 30 s). Rooms spread out.
+        let every = RECONCILE_EVERY + Duration::from_millis(self.instance % 5_000);
+        ctx.run_interval(every, |_, ctx| {
+            ctx.notify(Resync);
+        });
+        // Another node that stops refreshing its count drops out after the TTL.
+        let every = (self.cfg.presence_ttl / 5).max(Duration::from_millis(100));
+        ctx.run_interval(every, |act, ctx| {
+            if act.remote.expire(act.cfg.presence_ttl) {
+                act.viewers_changed(ctx);
+            }
+        });
+    }
+}
