@@ -33,6 +33,24 @@ pub struct ChatMessage {
     pub epoch: Option<std::sync::Arc<str>>,
 }
 
+#[cfg(test)]
+impl ChatMessage {
+    /// A message for unit tests: text "t", name = user, no badges, no seq.
+    pub(crate) fn sample(room: &str, id: &str, user: &str) -> Self {
+        Self {
+            room: room.into(),
+            id: id.into(),
+            user: user.into(),
+            name: user.into(),
+            text: "t".into(),
+            ts: 0,
+            badges: vec![],
+            seq: None,
+            epoch: None,
+        }
+    }
+}
+
 /// The user object of `welcome`.
 #[derive(Debug, Serialize)]
 pub struct WelcomeUser<'a> {

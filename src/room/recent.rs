@@ -95,17 +95,7 @@ mod tests {
     use super::*;
 
     fn m(id: &str, user: &str) -> Arc<ChatMessage> {
-        Arc::new(ChatMessage {
-            room: "r".into(),
-            id: id.into(),
-            user: user.into(),
-            name: user.into(),
-            text: "t".into(),
-            ts: 0,
-            badges: vec![],
-            seq: None,
-            epoch: None,
-        })
+        Arc::new(ChatMessage::sample("r", id, user))
     }
 
     #[test]

@@ -133,17 +133,7 @@ mod tests {
     use std::sync::Arc;
 
     fn msg(room: &str, id: &str) -> Write {
-        Write::Message(Arc::new(ChatMessage {
-            room: room.into(),
-            id: id.into(),
-            user: "u".into(),
-            name: "u".into(),
-            text: "t".into(),
-            ts: 0,
-            badges: vec![],
-            seq: None,
-            epoch: None,
-        }))
+        Write::Message(Arc::new(ChatMessage::sample(room, id, "u")))
     }
 
     #[test]

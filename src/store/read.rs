@@ -272,17 +272,7 @@ mod tests {
     use std::sync::Arc;
 
     fn m(id: &str) -> ChatMessage {
-        ChatMessage {
-            room: "r".into(),
-            id: id.into(),
-            user: "u".into(),
-            name: "u".into(),
-            text: "t".into(),
-            ts: 0,
-            badges: vec![],
-            seq: None,
-            epoch: None,
-        }
+        ChatMessage::sample("r", id, "u")
     }
 
     #[test]
