@@ -10,26 +10,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::*;
 
-/// A metric's value from `/metrics` (the first sample of that name and labels).
 async fn metric(app: &TestApp, sample: &str) -> f64 {
-    let body = awc::Client::default()
-        .get(app.http("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .body()
-        .await
-        .expect("metrics body");
-    let text = String::from_utf8_lossy(&body).into_owned();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(sample)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no sample {sample} in /metrics"))
+    app.metric(sample).await
 }
 
 // ---------------------------------------------------------------------------

@@ -49,14 +49,8 @@ fn user_of(r: &Received) -> &str {
     r.json["data"]["user"].as_str().unwrap_or("")
 }
 
-/// One sample of `/metrics`.
 async fn metric(app: &TestApp, name: &str) -> f64 {
-    let (status, body) = app.get("/metrics", None).await;
-    assert_eq!(status, 200);
-    let text = body["raw"].as_str().expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    app.metric(name).await
 }
 
 async fn outbox_rows(app: &TestApp, room: &str) -> Vec<entity::webhook_outbox::Model> {

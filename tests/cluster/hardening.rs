@@ -8,28 +8,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// A metric's value from a node's `/metrics`.
-async fn metric(url: String, sample: &str) -> f64 {
-    let body = awc::Client::default()
-        .get(url)
-        .send()
-        .await
-        .expect("metrics")
-        .body()
-        .await
-        .expect("metrics body");
-    let text = String::from_utf8_lossy(&body).into_owned();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(sample)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no sample {sample}"))
-}
-
 /// A node on PostgreSQL through a proxy the test can cut.
 async fn node_behind_proxy(
     tweak: impl FnOnce(&mut roomcast::settings::Settings),

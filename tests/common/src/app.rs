@@ -129,9 +129,37 @@ pub async fn start(settings: Settings, dir: PathBuf, wait_ready: bool) -> TestAp
     test_app
 }
 
+/// One sample of a node's `/metrics` at `url`, by its name and labels as
+/// written there, e.g. `roomcast_refusals_total{kind="rate_limited"}`.
+pub async fn metric(url: String, sample: &str) -> f64 {
+    let body = awc::Client::default()
+        .get(url)
+        .send()
+        .await
+        .expect("metrics")
+        .body()
+        .await
+        .expect("metrics body");
+    let text = String::from_utf8_lossy(&body).into_owned();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no sample {sample} in /metrics"))
+}
+
 impl TestApp {
     pub fn http(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// One sample of this server's `/metrics`; see [`metric`].
+    pub async fn metric(&self, sample: &str) -> f64 {
+        metric(self.http("/metrics"), sample).await
     }
 
     pub fn ws_url(&self) -> String {
