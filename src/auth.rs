@@ -1,5 +1,5 @@
-//! Identity: the HS256 JWT of contract §1, the anonymous viewer, and the
-//! moderator check.
+//! Identity: the HS256 JWT of contract §1, the anonymous viewer, the
+//! moderator check, and §7's room tokens (roles for one membership).
 //!
 //! This module verifies and mints tokens and answers "who is this and what may
 //! they moderate". It must not know about sockets, rooms or HTTP; routes turn
@@ -18,6 +18,8 @@ pub const MAX_BADGES: usize = 8;
 pub const MAX_BADGE_CHARS: usize = 24;
 /// The badge every moderator's messages carry in the rooms they moderate.
 pub const MOD_BADGE: &str = "mod";
+/// The badge of the broadcaster's messages (§7: room-token role `broadcaster`).
+pub const BROADCASTER_BADGE: &str = "broadcaster";
 
 /// The claims of a roomcast token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -86,6 +88,67 @@ impl Identity {
         }
         badges
     }
+}
+
+/// The claims of a room token (contract §7): roles of `sub` in `room`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomClaims {
+    pub sub: String,
+    pub room: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Since when the user follows (epoch ms), for `followers_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follower_since: Option<i64>,
+}
+
+/// What a room token gives its user in its room, for that membership.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRoles {
+    pub broadcaster: bool,
+    #[serde(rename = "mod")]
+    pub moderator: bool,
+    pub vip: bool,
+    pub subscriber: bool,
+    pub follower: bool,
+    /// Since when (epoch ms), if the token says.
+    pub follower_since: Option<i64>,
+}
+
+impl RoomRoles {
+    /// The roles a token names; an unknown role refuses the token (a typo
+    /// must not silently give less, or more, than the platform meant).
+    pub fn from_claims(roles: &[String], follower_since: Option<i64>) -> Result<Self, AuthError> {
+        let mut r = RoomRoles {
+            follower_since,
+            ..RoomRoles::default()
+        };
+        for role in roles {
+            match role.as_str() {
+                "broadcaster" => r.broadcaster = true,
+                "mod" => r.moderator = true,
+                "vip" => r.vip = true,
+                "subscriber" => r.subscriber = true,
+                "follower" => r.follower = true,
+                other => {
+                    return Err(AuthError::BadClaim {
+                        claim: "roles",
+                        why: format!("unknown role {other:?}"),
+                    });
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A verified room token: whose, for which room, with which roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomToken {
+    pub user: String,
+    pub room: String,
+    pub roles: RoomRoles,
 }
 
 /// Why a token was refused.
@@ -181,6 +244,44 @@ impl Authenticator {
         identity_from_claims(data.claims)
     }
 
+    /// Check a room token (contract §7): signature, expiry, its claims. Whose
+    /// and which room it is the caller compares.
+    pub fn room_token(&self, token: &str) -> Result<RoomToken, AuthError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data =
+            jsonwebtoken::decode::<RoomClaims>(token, &self.inner.decoding, &self.inner.validation)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::InvalidSignature => AuthError::BadSignature,
+                    _ => AuthError::Malformed(e.to_string()),
+                })?;
+        let claims = data.claims;
+        if !UserId::is_valid(&claims.sub) {
+            return Err(AuthError::BadClaim {
+                claim: "sub",
+                why: format!("must be 1-{MAX_USER_CHARS} characters"),
+            });
+        }
+        if !RoomId::is_valid(&claims.room) {
+            return Err(AuthError::BadClaim {
+                claim: "room",
+                why: "not a room id".to_owned(),
+            });
+        }
+        Ok(RoomToken {
+            roles: RoomRoles::from_claims(&claims.roles, claims.follower_since)?,
+            user: claims.sub,
+            room: claims.room,
+        })
+    }
+
+    /// Sign room claims (tests and tools; the platform mints real ones).
+    pub fn mint_room(&self, claims: &RoomClaims) -> anyhow::Result<String> {
+        use anyhow::Context;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.inner.encoding)
+            .context("failed to sign room token")
+    }
+
     /// Sign claims (for `roomcast token` and tests; the platform mints real ones).
     pub fn mint(&self, claims: &Claims) -> anyhow::Result<String> {
         use anyhow::Context;
@@ -206,7 +307,7 @@ fn mac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// Badges only the server gives: a token may not claim them.
-pub const RESERVED_BADGES: [&str; 2] = [MOD_BADGE, "system"];
+pub const RESERVED_BADGES: [&str; 3] = [MOD_BADGE, "system", BROADCASTER_BADGE];
 
 /// Turn verified claims into an identity, refusing what the contract forbids.
 pub fn identity_from_claims(claims: Claims) -> Result<Identity, AuthError> {
@@ -378,6 +479,43 @@ mod tests {
             assert_ne!(got.id, bad);
             assert!(got.id.starts_with("anon-"));
         }
+    }
+
+    #[test]
+    fn room_tokens_carry_roles_and_refuse_unknown_ones() {
+        let auth = Authenticator::new(b"secret", 0);
+        let claims = |roles: &[&str]| RoomClaims {
+            sub: "ann".into(),
+            room: "r".into(),
+            exp: now_s() + 60,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            follower_since: Some(5),
+        };
+        let t = auth
+            .room_token(&auth.mint_room(&claims(&["vip", "follower"])).unwrap())
+            .unwrap();
+        assert_eq!((t.user.as_str(), t.room.as_str()), ("ann", "r"));
+        assert!(t.roles.vip && t.roles.follower && !t.roles.moderator);
+        assert_eq!(t.roles.follower_since, Some(5));
+        let bad = auth.mint_room(&claims(&["moderator"])).unwrap();
+        assert!(matches!(
+            auth.room_token(&bad),
+            Err(AuthError::BadClaim { claim: "roles", .. })
+        ));
+        // A connection token has no room: it is not a room token.
+        let conn = auth.mint(&claims_of("ann", 60)).unwrap();
+        assert!(matches!(
+            auth.room_token(&conn),
+            Err(AuthError::Malformed(_))
+        ));
+        let mut expired = claims(&[]);
+        expired.exp = now_s() - 5;
+        let expired = auth.mint_room(&expired).unwrap();
+        assert_eq!(auth.room_token(&expired), Err(AuthError::Expired));
+    }
+
+    fn claims_of(sub: &str, ttl: i64) -> Claims {
+        claims(sub, ttl)
     }
 
     #[test]

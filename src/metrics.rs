@@ -34,6 +34,10 @@ pub struct Metrics {
     /// Cluster events dropped as malformed, out of range or foreign.
     pub cluster_events_dropped: AtomicU64,
     pub moderation_actions: AtomicU64,
+    /// §8: notifications for this node's users received from other nodes.
+    pub user_notifications_received: AtomicU64,
+    /// §8: room state writes applied on this node (from any node).
+    pub state_writes: AtomicU64,
     pub reactions: AtomicU64,
     pub store_writes: AtomicU64,
     pub store_write_failures: AtomicU64,
@@ -60,6 +64,8 @@ pub static METRICS: Metrics = Metrics {
     outbound_bytes: AtomicU64::new(0),
     cluster_events_dropped: AtomicU64::new(0),
     moderation_actions: AtomicU64::new(0),
+    user_notifications_received: AtomicU64::new(0),
+    state_writes: AtomicU64::new(0),
     reactions: AtomicU64::new(0),
     store_writes: AtomicU64::new(0),
     store_write_failures: AtomicU64::new(0),
@@ -262,6 +268,20 @@ pub fn render(extra: &Extra) -> String {
         "counter",
         "Moderation actions taken on this node.",
         get(&m.moderation_actions).to_string(),
+    );
+    sample(
+        &mut out,
+        "roomcast_user_notifications_received_total",
+        "counter",
+        "Notifications for this node's users received from other nodes (its inbox).",
+        get(&m.user_notifications_received).to_string(),
+    );
+    sample(
+        &mut out,
+        "roomcast_state_writes_total",
+        "counter",
+        "Room state writes applied by rooms on this node.",
+        get(&m.state_writes).to_string(),
     );
     sample(
         &mut out,

@@ -151,6 +151,8 @@ impl Application {
             recovery_max: settings.recovery.max_messages,
             store_status: store_status.clone(),
             webhooks: webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient)),
+            automod_terms: automod_terms(&settings.automod)?,
+            hold: Duration::from_secs(settings.automod.hold_s.max(1)),
         };
         let registry = Registry::new(room_cfg, settings.limits.rooms_per_node).start();
 
@@ -404,6 +406,32 @@ async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// `automod.terms` as terms, checked once: a bad one stops the start.
+fn automod_terms(
+    settings: &crate::settings::AutomodSettings,
+) -> anyhow::Result<Arc<[crate::protocol::moderation::Term]>> {
+    use crate::protocol::moderation::{Term, TermAction};
+    use anyhow::Context as _;
+    let terms = settings
+        .terms
+        .iter()
+        .map(|t| {
+            let action = match t.action.as_str() {
+                "block" => TermAction::Block,
+                "hold" => TermAction::Hold,
+                other => {
+                    anyhow::bail!("automod.terms: action must be block or hold, not {other:?}")
+                }
+            };
+            Ok(Term::new(t.pattern.clone(), action))
+        })
+        .collect::<anyhow::Result<Vec<Term>>>()?;
+    crate::room::automod::Terms::compile(&terms, &[])
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("automod.terms")?;
+    Ok(Arc::from(terms))
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub struct Model {
     pub seq: Option<i64>,
     /// The epoch that sequence belongs to.
     pub epoch: Option<String>,
+    /// Sent while its author was shadow-banned (contract §7): listed in the
+    /// server API only, marked; never in `recent` or `history`.
+    pub shadow: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,9 @@ pub struct Model {
     /// The v2 settings (contract §7) as a JSON object.
     #[sea_orm(column_type = "Text", nullable)]
     pub settings: Option<String>,
+    /// The last clear (contract §7): messages with ids up to this one are
+    /// not in `recent` (history keeps them).
+    pub cleared_after: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,8 @@ mod m20261123_000002_create_moderation;
 mod m20261123_000003_create_viewer_snapshots;
 mod m20261201_000001_create_webhook_outbox;
 mod m20261201_000002_add_sequences;
+mod m20261201_000003_moderation_v2;
+mod m20261201_000004_platform;
 
 pub struct Migrator;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_viewer_snapshots::Migration),
             Box::new(m20261201_000001_create_webhook_outbox::Migration),
             Box::new(m20261201_000002_add_sequences::Migration),
+            Box::new(m20261201_000003_moderation_v2::Migration),
+            Box::new(m20261201_000004_platform::Migration),
         ]
     }
 }

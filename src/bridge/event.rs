@@ -22,6 +22,29 @@ pub enum ClusterEvent {
     Reactions { counts: Vec<(String, u64)> },
     /// The origin node's connection count in the room (also sent as a heartbeat).
     Presence { count: u64 },
+    /// Contract §8: room state, streams, milestones, typing, occupancy (and,
+    /// on a node's inbox, notifications); see `bridge::platform`.
+    Platform(super::platform::PlatformEvent),
+    /// §7: a shadow-banned user's message (its author's connections and the
+    /// moderators see it; the origin node stored it).
+    Shadow { msg: ChatMessage },
+    /// §7: a message in its chat delay: moderators see it now (the origin
+    /// node publishes it when the delay is over).
+    Delayed { msg: ChatMessage },
+    /// §7: a message AutoMod held on the origin node, until `expires_at` (ms).
+    Held {
+        msg: ChatMessage,
+        term: String,
+        expires_at: i64,
+    },
+    /// §7: the room's pin changed (`message` none: unpinned).
+    Pinned {
+        message: Option<ChatMessage>,
+        until: i64,
+        by: String,
+    },
+    /// §7: a user acknowledged their warning.
+    Acknowledged { user: String },
 }
 
 /// What goes on a room channel: the origin node and the event.
@@ -113,6 +136,53 @@ impl ClusterEvent {
                 Err("presence count out of range")
             }
             presence @ ClusterEvent::Presence { .. } => Ok(presence),
+            ClusterEvent::Platform(event) => event.validate_for_room().map(ClusterEvent::Platform),
+            ClusterEvent::Shadow { msg } => match (ClusterEvent::Message { msg }).validate(room)? {
+                ClusterEvent::Message { msg } => Ok(ClusterEvent::Shadow { msg }),
+                _ => Err("shadow message malformed"),
+            },
+            ClusterEvent::Delayed { msg } => {
+                match (ClusterEvent::Message { msg }).validate(room)? {
+                    ClusterEvent::Message { msg } => Ok(ClusterEvent::Delayed { msg }),
+                    _ => Err("delayed message malformed"),
+                }
+            }
+            ClusterEvent::Held {
+                msg,
+                term,
+                expires_at,
+            } => {
+                if term.is_empty() || term.chars().count() > 64 {
+                    return Err("held term malformed");
+                }
+                match (ClusterEvent::Message { msg }).validate(room)? {
+                    ClusterEvent::Message { msg } => Ok(ClusterEvent::Held {
+                        msg,
+                        term,
+                        expires_at,
+                    }),
+                    _ => Err("held message malformed"),
+                }
+            }
+            ClusterEvent::Pinned { message, until, by } => {
+                if !UserId::is_valid(&by) {
+                    return Err("pin by malformed");
+                }
+                let message = match message {
+                    Some(msg) => match (ClusterEvent::Message { msg }).validate(room)? {
+                        ClusterEvent::Message { msg } => Some(msg),
+                        _ => return Err("pinned message malformed"),
+                    },
+                    None => None,
+                };
+                Ok(ClusterEvent::Pinned { message, until, by })
+            }
+            ClusterEvent::Acknowledged { user } => {
+                if !UserId::is_valid(&user) {
+                    return Err("user malformed");
+                }
+                Ok(ClusterEvent::Acknowledged { user })
+            }
         }
     }
 }

@@ -9,6 +9,14 @@
 //! | `{p}:room:{room}:seq` | string | the room's last sequence number (contract §5) |
 //! | `{p}:room:{room}:epoch` | string | the epoch naming that sequence |
 //! | `{p}:room:{room}:log` | stream | the room's last messages, capped near `recovery.max_messages` (fields `s`: seq, `p`: the envelope) |
+//! | `{p}:room:{room}:state` | hash | §8: the room's state, key → JSON, and `#v` → the last version (kept while the room has ever had state) |
+//! | `{p}:room:{room}:stream` | hash | §8: the live stream (`id`, `title`, `started_at`, `start_seq`, `epoch`, `peak`, `reactions`, `m:{value}` per milestone announced); deleted when it ends |
+//! | `{p}:room:{room}:stream:viewers` | HyperLogLog | §8: the live stream's distinct viewers (deleted when it ends; expires after 7 days untouched) |
+//! | `{p}:room:{room}:occupied` | string | §8: the room's open occupancy episode (for `room.occupied` / `room.vacated`) |
+//! | `{p}:user:{user}` | hash | §8: node → `{"n":connections,"rooms":[…]}` of that node's connections of the user |
+//! | `{p}:node:{node}:users` | set | §8: users with an entry of this node in their hash (to clean up after the node dies) |
+//! | `{p}:user_nodes` | set | §8: nodes that may have user entries (the sweep's list) |
+//! | `{p}:node:{node}:inbox` | pub/sub channel | §8: notifications for users connected to that node |
 //!
 //! Nothing else in the code spells a Redis name.
 
@@ -52,6 +60,51 @@ impl Keys {
         format!("{}:room:{room}:log", self.prefix)
     }
 
+    /// §8: a room's state hash.
+    pub fn room_state(&self, room: &str) -> String {
+        format!("{}:room:{room}:state", self.prefix)
+    }
+
+    /// §8: a room's live stream.
+    pub fn room_stream(&self, room: &str) -> String {
+        format!("{}:room:{room}:stream", self.prefix)
+    }
+
+    /// §8: the HyperLogLog of a room's live stream's viewers.
+    pub fn room_stream_viewers(&self, room: &str) -> String {
+        format!("{}:room:{room}:stream:viewers", self.prefix)
+    }
+
+    /// §8: a room's open occupancy episode.
+    pub fn room_occupied(&self, room: &str) -> String {
+        format!("{}:room:{room}:occupied", self.prefix)
+    }
+
+    /// §8: where a user's connections are, by node.
+    pub fn user(&self, user: &str) -> String {
+        format!("{}:user:{user}", self.prefix)
+    }
+
+    /// The prefix of every user key (for scripts that build them).
+    pub fn user_prefix(&self) -> String {
+        format!("{}:user:", self.prefix)
+    }
+
+    /// §8: the users a node has entries for.
+    pub fn node_users(&self, node: &str) -> String {
+        format!("{}:node:{node}:users", self.prefix)
+    }
+
+    /// §8: nodes that may have user entries.
+    pub fn user_nodes(&self) -> String {
+        format!("{}:user_nodes", self.prefix)
+    }
+
+    /// §8: a node's inbox channel.
+    pub fn node_inbox(&self, node: &str) -> String {
+        format!("{}:node:{node}:inbox", self.prefix)
+    }
+
     /// The sorted set of nodes by last heartbeat.
     pub fn nodes(&self) -> String {
         format!("{}:nodes", self.prefix)
@@ -78,6 +131,14 @@ mod tests {
         assert_eq!(k.room_seq("r"), "rc-test:room:r:seq");
         assert_eq!(k.room_epoch("r"), "rc-test:room:r:epoch");
         assert_eq!(k.room_log("r"), "rc-test:room:r:log");
+        assert_eq!(k.room_state("r"), "rc-test:room:r:state");
+        assert_eq!(k.room_stream("r"), "rc-test:room:r:stream");
+        assert_eq!(k.room_stream_viewers("r"), "rc-test:room:r:stream:viewers");
+        assert_eq!(k.room_occupied("r"), "rc-test:room:r:occupied");
+        assert_eq!(k.user("u 1"), "rc-test:user:u 1");
+        assert_eq!(k.node_users("pod-a"), "rc-test:node:pod-a:users");
+        assert_eq!(k.user_nodes(), "rc-test:user_nodes");
+        assert_eq!(k.node_inbox("pod-a"), "rc-test:node:pod-a:inbox");
         // A room's channel is not mistaken for its keys.
         assert_eq!(k.room_of_channel("rc-test:room:r"), Some("r"));
     }

@@ -17,9 +17,12 @@
 pub mod event;
 pub mod keys;
 pub mod msg;
+pub mod platform;
 pub mod presence;
 mod redis_io;
+pub mod scripts;
 pub mod seq;
+pub mod users;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -87,6 +90,10 @@ pub struct RedisBridge {
     /// How many messages a room's stream keeps (about; `recovery.max_messages`).
     max_messages: u64,
     status: Arc<BridgeStatus>,
+    /// §8: this node's user entries as written to Redis (user → entry JSON).
+    users: HashMap<String, String>,
+    /// §8: where notifications for this node's users go.
+    inbox: Option<Recipient<users::Inbox>>,
 }
 
 /// Events held per unknown node while its membership is checked.
@@ -124,6 +131,8 @@ impl RedisBridge {
             unverified: HashMap::new(),
             max_messages,
             status: Arc::new(BridgeStatus::default()),
+            users: HashMap::new(),
+            inbox: None,
         })
     }
 
@@ -239,6 +248,10 @@ impl Actor for RedisBridge {
             act.heartbeat();
             act.refresh_live_nodes(ctx);
         });
+        // §8: the user presence of nodes that died is removed.
+        ctx.run_interval(self.ttl.max(Duration::from_secs(1)), |act, ctx| {
+            act.sweep_dead_nodes(ctx)
+        });
     }
 }
 
@@ -270,6 +283,7 @@ impl Handler<Connected> for RedisBridge {
             self.subscribe(room);
         }
         self.heartbeat();
+        self.users_connected();
         // Anything missed while away (bans on other nodes) is read back from the database.
         for room in self.rooms.values() {
             room.resync.do_send(Resync);
@@ -307,6 +321,16 @@ pub(crate) struct Incoming {
 impl Handler<Incoming> for RedisBridge {
     type Result = ();
     fn handle(&mut self, msg: Incoming, ctx: &mut Context<Self>) {
+        if msg.channel == self.keys.node_inbox(&self.node) {
+            return match users::inbox_notification(&msg.payload) {
+                Ok(note) => {
+                    if let Some(inbox) = &self.inbox {
+                        inbox.do_send(note);
+                    }
+                }
+                Err(why) => dropped("inbox", "malformed notification", &why),
+            };
+        }
         let Some(room) = self.keys.room_of_channel(&msg.channel) else {
             return;
         };
@@ -324,7 +348,12 @@ impl Handler<Incoming> for RedisBridge {
         // messages, which every node (this one too) delivers from the channel,
         // in the order Redis numbered them (contract §5).
         let numbered = env.seq.is_some() && matches!(env.event, ClusterEvent::Message { .. });
-        if env.node == self.node && !numbered {
+        // §8 state writes too: every node applies them in the order Redis versioned them.
+        let versioned = matches!(
+            env.event,
+            ClusterEvent::Platform(platform::PlatformEvent::State { .. })
+        );
+        if env.node == self.node && !numbered && !versioned {
             return;
         }
         let (seq, epoch) = (env.seq, env.epoch.clone());

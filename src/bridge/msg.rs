@@ -301,6 +301,8 @@ impl Handler<Shutdown> for RedisBridge {
         pipe.zrem(self.keys.nodes(), &self.node)
             .ignore()
             .del(self.keys.node_rooms(&self.node))
+            .ignore()
+            .add_command(self.users_gone())
             .ignore();
         for room in self.counts.keys() {
             let envelope = Envelope {

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::ids::{MessageId, RoomId, UserId};
+use super::moderation::{MAX_ROOM_TERMS, SettingsPatch, Term, check_pin_seconds};
 use super::refusal::{Refusal, Rejected};
 use super::rules::{
     MAX_REF_CHARS, MAX_SLOW_MODE_SECONDS, MAX_TIMEOUT_SECONDS, TextLimits, clean_reason,
@@ -32,6 +33,9 @@ pub enum ClientBody {
         /// Contract §5: resume from this position.
         #[serde(default)]
         since: Option<Since>,
+        /// Contract §7: a room token (roles for this membership).
+        #[serde(default)]
+        token: Option<String>,
     },
     Leave {
         room: RoomId,
@@ -77,6 +81,52 @@ pub enum ClientBody {
     Refresh {
         token: String,
     },
+    /// Contract §8: the user is typing in `room`.
+    Typing {
+        room: RoomId,
+    },
+    // Contract §7: moderation v2.
+    Settings {
+        room: RoomId,
+        settings: SettingsPatch,
+    },
+    ShadowBan {
+        room: RoomId,
+        user: UserId,
+        reason: Option<String>,
+    },
+    Warn {
+        room: RoomId,
+        user: UserId,
+        reason: Option<String>,
+    },
+    Acknowledge {
+        room: RoomId,
+    },
+    Clear {
+        room: RoomId,
+    },
+    Purge {
+        room: RoomId,
+        user: UserId,
+        reason: Option<String>,
+    },
+    Pin {
+        room: RoomId,
+        id: MessageId,
+        seconds: u64,
+    },
+    Unpin {
+        room: RoomId,
+    },
+    Approve {
+        room: RoomId,
+        id: MessageId,
+    },
+    Deny {
+        room: RoomId,
+        id: MessageId,
+    },
 }
 
 /// `ref`: an optional string of at most 64 characters.
@@ -113,10 +163,52 @@ pub enum ModAction {
     SlowMode {
         seconds: u64,
     },
+    // Contract §7. Over the cluster, `settings` carries every setting (so a
+    // node that missed a change is right again) and a purge travels as the
+    // deletes it made; pins travel resolved (`ClusterEvent::Pinned`).
+    Settings {
+        changes: SettingsPatch,
+    },
+    ShadowBan {
+        user: UserId,
+        reason: Option<String>,
+    },
+    Warn {
+        user: UserId,
+        reason: Option<String>,
+    },
+    Clear,
+    Purge {
+        user: UserId,
+        reason: Option<String>,
+    },
+    Pin {
+        id: MessageId,
+        seconds: u64,
+    },
+    Unpin,
+    Approve {
+        id: MessageId,
+    },
+    Deny {
+        id: MessageId,
+    },
+    /// The stored moderator list (the API and the broadcaster only).
+    ModAdd {
+        user: UserId,
+    },
+    ModRemove {
+        user: UserId,
+    },
+    /// The room's own AutoMod terms, replaced (the API and moderators).
+    Terms {
+        terms: Vec<Term>,
+    },
 }
 
 impl ModAction {
-    /// The name used in the moderation log and the `moderation` frame.
+    /// The name used in the moderation log and the `moderation` frame (a
+    /// change of terms is logged as a `settings` change).
     pub fn name(&self) -> &'static str {
         match self {
             ModAction::Delete { .. } => "delete",
@@ -124,6 +216,42 @@ impl ModAction {
             ModAction::Ban { .. } => "ban",
             ModAction::Unban { .. } => "unban",
             ModAction::SlowMode { .. } => "slow_mode",
+            ModAction::Settings { .. } | ModAction::Terms { .. } => "settings",
+            ModAction::ShadowBan { .. } => "shadow_ban",
+            ModAction::Warn { .. } => "warn",
+            ModAction::Clear => "clear",
+            ModAction::Purge { .. } => "purge",
+            ModAction::Pin { .. } => "pin",
+            ModAction::Unpin => "unpin",
+            ModAction::Approve { .. } => "approve",
+            ModAction::Deny { .. } => "deny",
+            ModAction::ModAdd { .. } => "mod_add",
+            ModAction::ModRemove { .. } => "mod_remove",
+        }
+    }
+
+    /// One of v1's actions (contract §2), which `room::moderation` applies.
+    pub fn is_v1(&self) -> bool {
+        matches!(
+            self,
+            ModAction::Delete { .. }
+                | ModAction::Timeout { .. }
+                | ModAction::Ban { .. }
+                | ModAction::Unban { .. }
+                | ModAction::SlowMode { .. }
+        )
+    }
+
+    /// The user an action names, for the hierarchy (§7: a moderator cannot
+    /// act on a moderator or the broadcaster). Lifting (`unban`) harms no one.
+    pub fn target(&self) -> Option<&UserId> {
+        match self {
+            ModAction::Timeout { user, .. }
+            | ModAction::Ban { user, .. }
+            | ModAction::ShadowBan { user, .. }
+            | ModAction::Warn { user, .. }
+            | ModAction::Purge { user, .. } => Some(user),
+            _ => None,
         }
     }
 
@@ -153,6 +281,28 @@ impl ModAction {
             ModAction::SlowMode { seconds } if seconds > MAX_SLOW_MODE_SECONDS => Err(
                 Refusal::bad_request(format!("seconds must be 0-{MAX_SLOW_MODE_SECONDS}")),
             ),
+            ModAction::Settings { changes } => Ok(ModAction::Settings {
+                changes: changes.validate()?,
+            }),
+            ModAction::ShadowBan { user, reason } => Ok(ModAction::ShadowBan {
+                user,
+                reason: clean_reason(reason)?,
+            }),
+            ModAction::Warn { user, reason } => Ok(ModAction::Warn {
+                user,
+                reason: clean_reason(reason)?,
+            }),
+            ModAction::Purge { user, reason } => Ok(ModAction::Purge {
+                user,
+                reason: clean_reason(reason)?,
+            }),
+            ModAction::Pin { id, seconds } => Ok(ModAction::Pin {
+                id,
+                seconds: check_pin_seconds(seconds)?,
+            }),
+            ModAction::Terms { terms } if terms.len() > MAX_ROOM_TERMS => Err(
+                Refusal::bad_request(format!("at most {MAX_ROOM_TERMS} terms")),
+            ),
             other => Ok(other),
         }
     }
@@ -171,6 +321,8 @@ pub enum Request {
     Join {
         room: RoomId,
         since: Option<Since>,
+        /// Contract §7: a room token, checked by the session.
+        token: Option<String>,
     },
     Leave {
         room: RoomId,
@@ -197,6 +349,13 @@ pub enum Request {
     Refresh {
         token: String,
     },
+    Typing {
+        room: RoomId,
+    },
+    /// Contract §7: the user read a warning in this room.
+    Acknowledge {
+        room: RoomId,
+    },
 }
 
 impl Request {
@@ -208,7 +367,9 @@ impl Request {
             | Request::Message { room, .. }
             | Request::Reaction { room, .. }
             | Request::History { room, .. }
-            | Request::Moderate { room, .. } => Some(room),
+            | Request::Moderate { room, .. }
+            | Request::Typing { room }
+            | Request::Acknowledge { room } => Some(room),
             Request::Ping | Request::Refresh { .. } => None,
         }
     }
@@ -275,7 +436,7 @@ impl ClientFrame {
             Err(refusal) => Err((refusal, room)),
         };
         let request = match body {
-            ClientBody::Join { room, since } => Ok(Request::Join { room, since }),
+            ClientBody::Join { room, since, token } => Ok(Request::Join { room, since, token }),
             ClientBody::Leave { room } => Ok(Request::Leave { room }),
             ClientBody::Message { room, text } => match clean_text(&text, limits.max_text_chars) {
                 Ok(text) => Ok(Request::Message { room, text }),
@@ -316,6 +477,25 @@ impl ClientFrame {
             ClientBody::SlowMode { room, seconds } => {
                 moderate(room, ModAction::SlowMode { seconds })
             }
+            ClientBody::Typing { room } => Ok(Request::Typing { room }),
+            ClientBody::Settings { room, settings } => {
+                moderate(room, ModAction::Settings { changes: settings })
+            }
+            ClientBody::ShadowBan { room, user, reason } => {
+                moderate(room, ModAction::ShadowBan { user, reason })
+            }
+            ClientBody::Warn { room, user, reason } => {
+                moderate(room, ModAction::Warn { user, reason })
+            }
+            ClientBody::Acknowledge { room } => Ok(Request::Acknowledge { room }),
+            ClientBody::Clear { room } => moderate(room, ModAction::Clear),
+            ClientBody::Purge { room, user, reason } => {
+                moderate(room, ModAction::Purge { user, reason })
+            }
+            ClientBody::Pin { room, id, seconds } => moderate(room, ModAction::Pin { id, seconds }),
+            ClientBody::Unpin { room } => moderate(room, ModAction::Unpin),
+            ClientBody::Approve { room, id } => moderate(room, ModAction::Approve { id }),
+            ClientBody::Deny { room, id } => moderate(room, ModAction::Deny { id }),
             ClientBody::Refresh { token } => {
                 return Ok(Parsed {
                     request: Request::Refresh { token },

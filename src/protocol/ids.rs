@@ -144,6 +144,33 @@ impl MessageId {
     }
 }
 
+/// Longest room state key (contract §8).
+pub const MAX_STATE_KEY_CHARS: usize = 32;
+
+/// A room state key (contract §8): 1–32 characters of `[a-z0-9_]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateKey(String);
+string_id!(StateKey);
+
+impl StateKey {
+    pub fn parse(s: impl Into<String>) -> Result<StateKey, Refusal> {
+        let s = s.into();
+        if Self::is_valid(&s) {
+            Ok(StateKey(s))
+        } else {
+            Err(Refusal::bad_request(format!(
+                "state key must be 1-{MAX_STATE_KEY_CHARS} characters of a-z 0-9 _"
+            )))
+        }
+    }
+
+    pub fn is_valid(s: &str) -> bool {
+        (1..=MAX_STATE_KEY_CHARS).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +198,16 @@ mod tests {
         assert!(MessageId::parse(ulid::Ulid::generate().to_string()).is_ok());
         assert!(MessageId::parse("x").is_err());
         assert!(MessageId::parse("0".repeat(27)).is_err());
+    }
+
+    #[test]
+    fn state_keys_are_one_to_thirty_two_lowercase_letters_digits_or_underscores() {
+        for ok in ["product", "bid_2", "_", &"a".repeat(32)] {
+            assert!(StateKey::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Product", "a-b", "a b", &"a".repeat(33), "é"] {
+            assert!(StateKey::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`refusal`]: the error codes, and a refused request as an `error` frame.
 //! - [`ids`]: room, user and message ids as types, parsed once at the edge.
 //! - [`rules`]: the stateless rules on input (text cleaning, ranges, limits).
+//! - [`moderation`]: §7's settings, settings patches, AutoMod terms and ranges.
+//! - [`platform`]: §8's shared types and limits (stream summary, state values).
 //!
 //! This module decides nothing that needs state (rooms, users, rates). It must
 //! stay free of actors, I/O and clocks other than [`now_ms`], so that every rule
@@ -13,13 +15,15 @@
 
 pub mod client;
 pub mod ids;
+pub mod moderation;
+pub mod platform;
 pub mod refusal;
 pub mod rules;
 pub mod server;
 pub mod text;
 
 pub use client::{ClientBody, ClientFrame, ModAction, Parsed, Request, Since, parse_client_frame};
-pub use ids::{MAX_ROOM_CHARS, MAX_USER_CHARS, MessageId, RoomId, UserId};
+pub use ids::{MAX_ROOM_CHARS, MAX_USER_CHARS, MessageId, RoomId, StateKey, UserId};
 pub use refusal::{ErrorCode, Refusal, Rejected};
 pub use rules::{
     HISTORY_DEFAULT, HISTORY_MAX, MAX_NAME_CHARS, MAX_REASON_CHARS, MAX_REF_CHARS,

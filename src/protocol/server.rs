@@ -8,6 +8,8 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::moderation::{ChatSettings, MessageFrame, PinView};
+use super::platform::{StreamLive, StreamStatus, StreamSummary};
 use super::refusal::ErrorCode;
 
 /// A serialised server frame, ready for the socket. Cloning it is a refcount bump.
@@ -94,6 +96,17 @@ pub enum ServerFrame<'a> {
         /// Present when the join asked to resume (`since`).
         #[serde(skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
+        /// Contract §8: the room's state, `{key: data}`; absent while it has none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        state: Option<&'a RawValue>,
+        /// Contract §8: the live stream; absent while there is none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stream: Option<StreamLive<'a>>,
+        /// Contract §7: every setting of the room.
+        settings: &'a ChatSettings,
+        /// Contract §7: the live pin; absent while there is none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pinned: Option<PinView<'a>>,
     },
     Left {
         room: &'a str,
@@ -127,6 +140,9 @@ pub enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'a str>,
         by: &'a str,
+        /// §7: the message an action was about (approve, deny), when it names one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
     },
     SlowMode {
         room: &'a str,
@@ -162,6 +178,91 @@ pub enum ServerFrame<'a> {
     Reconnect {
         after_ms: u64,
     },
+    /// Contract §8: a room state key changed (`data` null: it was deleted).
+    State {
+        room: &'a str,
+        key: &'a str,
+        data: Option<&'a RawValue>,
+    },
+    /// Contract §8: a stream went live (`title`, `started_at`) or ended (`summary`).
+    Stream {
+        room: &'a str,
+        status: StreamStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        started_at: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        summary: Option<&'a StreamSummary>,
+    },
+    /// Contract §8: the live stream's cluster-wide viewer count first reached `value`.
+    Milestone {
+        room: &'a str,
+        kind: &'a str,
+        value: u64,
+    },
+    /// Contract §8: live figures for a room's moderators and broadcaster.
+    Stats {
+        room: &'a str,
+        viewers: u64,
+        peak: u64,
+        unique_viewers: u64,
+        messages_per_min: u64,
+        reactions_per_min: u64,
+    },
+    /// Contract §8: a notification on the user's own channel.
+    Notify {
+        name: &'a str,
+        data: &'a RawValue,
+        ts: i64,
+    },
+    /// Contract §8: another member is typing.
+    Typing {
+        room: &'a str,
+        user: &'a str,
+        name: &'a str,
+    },
+    /// Contract §7: the room's settings changed (all of them).
+    Settings {
+        room: &'a str,
+        settings: &'a ChatSettings,
+    },
+    /// Contract §7: the sender's message is held for review (instead of `ack`).
+    Held {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        room: &'a str,
+        id: &'a str,
+    },
+    /// Contract §7: a held message, for the room's moderators.
+    HeldMessage {
+        room: &'a str,
+        message: MessageFrame<'a>,
+        term: &'a str,
+    },
+    /// Contract §7: the sender's held message was denied or expired.
+    Denied {
+        room: &'a str,
+        id: &'a str,
+    },
+    /// Contract §7: a moderator warned this user; chat waits for `acknowledge`.
+    Warning {
+        room: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        by: &'a str,
+    },
+    /// Contract §7: a moderator cleared the chat.
+    Cleared {
+        room: &'a str,
+        by: &'a str,
+    },
+    /// Contract §7: the pin changed (`message` null: no pin; `until` then is when it ended).
+    Pinned {
+        room: &'a str,
+        message: Option<MessageFrame<'a>>,
+        until: i64,
+    },
 }
 
 /// Serialise a frame once. Serialising these types cannot fail (no maps with
@@ -169,6 +270,19 @@ pub enum ServerFrame<'a> {
 /// logged and turned into an `internal` error frame rather than a panic.
 pub fn encode(frame: &ServerFrame<'_>) -> Frame {
     match serde_json::to_string(frame) {
+        Ok(s) => ByteString::from(s),
+        Err(err) => {
+            tracing::error!(error = %err, "failed to serialise a server frame");
+            ByteString::from_static(
+                r#"{"type":"error","code":"internal","message":"server failed to encode a frame"}"#,
+            )
+        }
+    }
+}
+
+/// Serialise any frame-shaped value once (see [`encode`] on why this cannot fail).
+pub fn encode_json(value: &impl Serialize) -> Frame {
+    match serde_json::to_string(value) {
         Ok(s) => ByteString::from(s),
         Err(err) => {
             tracing::error!(error = %err, "failed to serialise a server frame");

@@ -28,7 +28,7 @@ pub const MAX_MARKS_PER_BASE: usize = 4;
 /// Longest badge, in characters after cleaning.
 pub const MAX_BADGE_CHARS: usize = 24;
 /// Badges only the server gives (compared in their lookalike-folded form).
-pub const RESERVED_BADGES: [&str; 2] = ["mod", "system"];
+pub const RESERVED_BADGES: [&str; 3] = ["mod", "system", "broadcaster"];
 
 const ZWJ: char = '\u{200D}';
 const VS16: char = '\u{FE0F}';

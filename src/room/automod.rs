@@ -24,7 +24,6 @@ use std::collections::HashMap;
 use std::fmt;
 
 use aho_corasick::AhoCorasick;
-use serde::{Deserialize, Serialize};
 use unicode_normalization::char::is_combining_mark;
 
 use crate::protocol::text::fold_lookalikes;
@@ -37,31 +36,9 @@ pub const MAX_CONFIG_TERMS: usize = 1000;
 /// Longest pattern, in characters, `*` included.
 pub const MAX_PATTERN_CHARS: usize = 64;
 
-/// What a matching message gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Refused: the sender gets `error` `blocked_term`.
-    Block,
-    /// Held for the room's moderators to approve or deny.
-    Hold,
-}
-
-/// A term as configured: `{"pattern":"spam*","action":"hold"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Term {
-    pub pattern: String,
-    pub action: Action,
-}
-
-impl Term {
-    pub fn new(pattern: impl Into<String>, action: Action) -> Self {
-        Term {
-            pattern: pattern.into(),
-            action,
-        }
-    }
-}
+/// What a matching message gets, and a term as configured: wire types (the
+/// API and the cluster carry them), defined with the protocol.
+pub use crate::protocol::moderation::{Term, TermAction as Action};
 
 /// The term a message matched: its pattern as configured, and its action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,48 @@ use crate::bridge::{self, Resync};
 use crate::protocol;
 use crate::store::{self, Write};
 
+/// When a room that just came online in a cluster reads the store again.
+const CATCH_UP_AFTER: Duration = Duration::from_millis(400);
+
 impl Room {
+    /// The room loaded `recent` from the store, but Redis has numbered
+    /// messages up to `seq` that were not stored yet when it did (another
+    /// node published them just before this room subscribed): read them from
+    /// the room's Redis stream into `recent` before anyone joins.
+    fn catch_up(&mut self, epoch: &str, seq: u64, ctx: &mut Context<Self>) {
+        let Some(bridge) = self.cfg.bridge.clone() else {
+            return;
+        };
+        // The newest of `recent` numbered in this epoch (none in a room
+        // whose first messages are not stored yet).
+        let stored_seq = if self.seq.epoch() == epoch {
+            self.seq.last()
+        } else {
+            0
+        };
+        let stored = self.recent.last_seq_in(epoch).unwrap_or(0).max(stored_seq);
+        if seq <= stored {
+            return;
+        }
+        let from = (stored + 1).max(seq.saturating_sub(self.cfg.recent as u64) + 1);
+        let read = bridge.send(bridge::ReadLog {
+            room: self.id.clone(),
+            epoch: epoch.to_owned(),
+            from,
+            to: seq,
+        });
+        ctx.wait(read.into_actor(self).map(|res, act, _| {
+            let cleared = act.modes.cleared_after().map(str::to_owned);
+            for msg in res.ok().flatten().unwrap_or_default() {
+                if cleared.as_ref().is_none_or(|c| msg.id > *c)
+                    && act.recent.find(&msg.id).is_none()
+                {
+                    act.recent.push(std::sync::Arc::new(msg));
+                }
+            }
+        }));
+    }
+
     /// Take what the store holds for this room (at start, and on a resync).
     pub(super) fn load(&mut self, snapshot: store::RoomSnapshot, with_recent: bool) {
         let store::RoomSnapshot {
@@ -21,7 +62,15 @@ impl Room {
             slow_mode,
             epoch,
             seq,
+            platform: _,
+            moderation: v2,
         } = snapshot;
+        // §7: a clear hides what came before it from `recent` (history keeps it).
+        let recent: Vec<_> = match &v2.cleared_after {
+            Some(after) => recent.into_iter().filter(|m| &m.id > after).collect(),
+            None => recent,
+        };
+        self.modes.load(v2, slow_mode);
         if with_recent {
             self.recent.replace(recent);
             // The sequence continues where it stopped. A room with no epoch yet
@@ -59,6 +108,11 @@ impl Room {
             let err = match res {
                 Ok(Ok(snapshot)) => {
                     act.load(snapshot, true);
+                    // The cluster after the store: what Redis numbered since
+                    // is read on top of what was loaded (`catch_up`).
+                    if !act.loaded {
+                        act.join_cluster(ctx);
+                    }
                     act.loaded = true;
                     return;
                 }
@@ -103,7 +157,10 @@ impl Room {
         // Forget rate-limit state of users quiet long enough to be full again.
         ctx.run_interval(Duration::from_secs(60), |act, _| {
             act.moderation.prune(protocol::now_ms());
+            act.modes.prune(Instant::now());
         });
+        // §7: held messages nobody answered in time are denied.
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.expire_held(ctx));
     }
 
     /// In a cluster: subscribe to the room's channel and learn the other
@@ -119,14 +176,19 @@ impl Room {
             resync: ctx.address().recipient(),
             candidate_epoch: sequence::Sequence::fresh_epoch(),
         });
-        ctx.wait(online.into_actor(self).map(|res, act, _| {
+        ctx.wait(online.into_actor(self).map(|res, act, ctx| {
             if let Ok(online) = res {
                 act.remote.replace(online.counts, Instant::now());
                 if let Some((seq, epoch)) = online.position {
+                    act.catch_up(&epoch, seq, ctx);
                     act.seq.reset(epoch, seq);
                 }
             }
         }));
+        // What another node changed just before this room subscribed may not
+        // have been stored when the room loaded (writes are batched): look
+        // again once those batches are in (contract §7: within 1 s).
+        ctx.run_later(CATCH_UP_AFTER, |_, ctx| ctx.notify(Resync));
         // Reconcile with the database now and then: whatever an event lost
         // between nodes is there (contract §6: within 30 s). Rooms spread out.
         let every = RECONCILE_EVERY + Duration::from_millis(self.instance % 5_000);

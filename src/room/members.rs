@@ -31,6 +31,8 @@ pub struct Conn {
     pub route: Route,
     /// Where to say that this connection is no longer in the room.
     pub notify: Recipient<Detached>,
+    /// Contract §7: the roles of the room token it joined with (None: no room token).
+    pub roles: Option<crate::auth::RoomRoles>,
 }
 
 /// Tells a session it is no longer a member of `room` (join refused, or banned).
@@ -70,6 +72,16 @@ impl Members {
 
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
         self.conns.get(&id)
+    }
+
+    /// Every member.
+    pub fn conns(&self) -> impl Iterator<Item = &Conn> {
+        self.conns.values()
+    }
+
+    /// The members that are connections of `user`.
+    pub fn of_user<'a>(&'a self, user: &'a str) -> impl Iterator<Item = &'a Conn> + 'a {
+        self.conns.values().filter(move |c| c.user.id == user)
     }
 
     /// A member's identity changed (a token refresh).

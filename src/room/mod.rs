@@ -13,17 +13,23 @@
 //! to sessions' queues and writes to the store actor, which batches them. It
 //! talks up to the registry only through the [`RoomHooks`] it was given.
 
+mod actions;
 pub mod analytics;
 pub mod automod;
+mod held;
 mod life;
 pub mod members;
+pub mod moderate;
 pub mod moderation;
+pub mod modes;
 pub mod msg;
 pub mod presence;
 pub mod reactions;
 pub mod recent;
 mod resume;
 pub mod sequence;
+pub mod state;
+pub mod stream;
 pub mod unique;
 
 use std::num::NonZeroU32;
@@ -40,15 +46,19 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use crate::auth::Identity;
 use crate::bridge::{self, ClusterEvent, RedisBridge};
 use crate::metrics::{self, METRICS};
-use crate::protocol::{self, ChatMessage, ErrorCode, ModAction, Refusal, RoomId, ServerFrame};
+use crate::protocol::{self, ChatMessage, ErrorCode, Refusal, RoomId, ServerFrame};
 use crate::store::{self, Store, Write};
 
 use analytics::PeriodStats;
 pub use members::{Conn, ConnId, Detached, Members};
-use moderation::{Effects, ModState, Taken, Unlist};
+pub use moderate::{
+    Acknowledge, Authorize, Caller, HeldList, IsDelayed, Moderate, Moderators, RoomTerms,
+    UserState, UserStateOf,
+};
+use moderation::ModState;
 pub use msg::{
-    Info, Join, Leave, Moderate, Post, PostAs, PublishEvent, React, Refresh, RoomHooks, RoomIdle,
-    RoomInfo, RoomViewers, TryStop, WatchViewers,
+    Info, Join, Leave, Post, PostAs, PublishEvent, React, Refresh, RoomHooks, RoomIdle, RoomInfo,
+    RoomViewers, TryStop, Typing, WatchViewers,
 };
 use presence::{Coalescer, RemoteCounts};
 use reactions::Reactions;
@@ -83,6 +93,10 @@ pub struct RoomConfig {
     pub store_status: Arc<store::StoreStatus>,
     /// Events for the platform's webhook (a no-op when none is configured).
     pub webhooks: crate::webhooks::Webhooks,
+    /// Contract §7: `automod.terms`, for every room (checked at startup).
+    pub automod_terms: Arc<[protocol::moderation::Term]>,
+    /// Contract §7: how long a held message waits for a moderator (`automod.hold_s`).
+    pub hold: Duration,
 }
 
 impl RoomConfig {
@@ -124,6 +138,12 @@ pub struct Room {
     /// Redis could not number messages: this node numbers them for now.
     numbering_locally: bool,
     moderation: ModState,
+    /// Contract §7: settings, terms, the moderator list, shadow bans, warnings, pin, held.
+    modes: modes::Modes,
+    /// Chat delay: messages acked but not yet published, by id.
+    delayed: std::collections::HashMap<String, ChatMessage>,
+    /// Held messages whose decision is on its way to the store.
+    deciding: std::collections::HashSet<String>,
     api_limiter: governor::DefaultDirectRateLimiter,
     reactions: Reactions,
     remote: RemoteCounts,
@@ -157,6 +177,9 @@ impl Room {
             pending_own: std::collections::HashMap::new(),
             numbering_locally: false,
             moderation: ModState::new(cfg.message_quota),
+            modes: actions::new_modes(&cfg),
+            delayed: std::collections::HashMap::new(),
+            deciding: std::collections::HashSet::new(),
             api_limiter: RateLimiter::direct(cfg.api_quota),
             reactions: Reactions::new(cfg.emojis.clone()),
             remote: RemoteCounts::default(),
@@ -187,6 +210,7 @@ impl Room {
             slow_mode: self.moderation.slow_mode(),
             seq: self.seq.last(),
             epoch: self.seq.epoch().to_owned(),
+            settings: self.settings(),
         }
     }
 
@@ -338,14 +362,24 @@ impl Room {
         ack_to: Option<(ConnId, Option<&str>)>,
         ctx: &mut Context<Self>,
     ) -> Arc<ChatMessage> {
-        let id = self.next_id();
+        let msg = self.new_message(user, badges, text);
         if let Some((conn_id, reference)) = ack_to {
-            let ack = protocol::encode(&ServerFrame::Ack { reference, id: &id });
-            self.send_to(conn_id, ack);
+            self.ack(conn_id, reference, &msg.id);
         }
-        let mut msg = ChatMessage {
+        self.publish_msg(msg, ctx)
+    }
+
+    /// Tell a member its request was taken, under `id`.
+    fn ack(&self, conn_id: ConnId, reference: Option<&str>, id: &str) {
+        let ack = protocol::encode(&ServerFrame::Ack { reference, id });
+        self.send_to(conn_id, ack);
+    }
+
+    /// A new message of `user` in this room, with its id (not yet numbered).
+    fn new_message(&mut self, user: &Identity, badges: Vec<String>, text: String) -> ChatMessage {
+        ChatMessage {
             room: self.id.to_string(),
-            id,
+            id: self.next_id(),
             user: user.id.clone(),
             name: user.name.clone(),
             text,
@@ -353,7 +387,12 @@ impl Room {
             badges,
             seq: None,
             epoch: None,
-        };
+        }
+    }
+
+    /// Number a message, send it to everyone, keep it in `recent` and hand it
+    /// to the store (in a cluster: once Redis has numbered it).
+    fn publish_msg(&mut self, mut msg: ChatMessage, ctx: &mut Context<Self>) -> Arc<ChatMessage> {
         metrics::inc(&METRICS.messages_in);
         if let Some(bridge) = &self.cfg.bridge {
             // Redis numbers it as it publishes it; this node delivers it when it
@@ -380,6 +419,7 @@ impl Room {
     /// A message accepted here or on another node: to every member, and into `recent`.
     fn deliver(&mut self, msg: Arc<ChatMessage>) {
         self.stats.messages += 1;
+        self.modes.remember(&msg.text, Instant::now());
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);
         self.recent.push(msg);
@@ -411,67 +451,6 @@ impl Room {
         self.broadcast(&frame);
     }
 
-    /// A moderator action taken on this node: apply it, store it, tell the
-    /// cluster. Answers the id to ack.
-    fn moderate(&mut self, by: &str, action: ModAction) -> String {
-        metrics::inc(&METRICS.moderation_actions);
-        self.publish_cluster(|| ClusterEvent::Moderation {
-            by: by.to_owned(),
-            action: action.clone(),
-        });
-        let effects = self.apply_moderation(by, action);
-        for write in effects.writes {
-            if let Write::Log(entry) = &write {
-                // Contract §8: the log entry, sent by the node the action was taken on.
-                let kind = crate::webhooks::kind::MODERATION_ACTION;
-                self.cfg.webhooks.event(kind, &self.id, &**entry);
-            }
-            self.persist(write);
-        }
-        effects.ack_id
-    }
-
-    /// Apply a moderator action here, wherever it was taken: change the state
-    /// and carry out its effects on members and `recent`. The caller decides
-    /// whether to store the effects' writes (only the origin node does).
-    fn apply_moderation(&mut self, by: &str, action: ModAction) -> Effects {
-        tracing::info!(parent: &self.span, by, action = action.name(), "moderation");
-        let action_id = self.next_id();
-        let author = match &action {
-            ModAction::Delete { id } => self.recent.author_of(id).map(str::to_owned),
-            _ => None,
-        };
-        let taken = Taken {
-            room: &self.id,
-            by,
-            action_id,
-            now: protocol::now_ms(),
-            author: author.as_deref(),
-        };
-        let effects = self.moderation.apply(taken, action);
-        if let Some(user) = &effects.evict {
-            self.remove_user(user);
-        }
-        match &effects.unlist {
-            Unlist::Nothing => false,
-            Unlist::Message(id) => self.recent.remove_id(id),
-            Unlist::User(user) => self.recent.remove_user(user),
-        };
-        self.broadcast(&effects.announce);
-        effects
-    }
-
-    /// Remove every connection of `user` (a ban): `left` with reason `banned` to each.
-    fn remove_user(&mut self, user: &str) {
-        let left = protocol::encode(&ServerFrame::Left {
-            room: &self.id,
-            reason: protocol::LeftReason::Banned,
-        });
-        if self.members.remove_user(user, &left) > 0 {
-            self.membership_changed();
-        }
-    }
-
     /// The analytics period ended: store its snapshot (if anything happened) and start the next.
     fn close_period(&mut self) {
         let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
@@ -492,8 +471,8 @@ impl Actor for Room {
         ctx.set_mailbox_capacity(0); // 0 = unbounded in actix
         metrics::inc(&METRICS.rooms);
         self.me = Some(ctx.address().downgrade());
+        // Loads the state, then (in a cluster) takes the room's place there.
         self.load_state(ctx, 0);
-        self.join_cluster(ctx);
         self.start_timers(ctx);
         self.check_idle(ctx);
     }

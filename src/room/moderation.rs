@@ -115,9 +115,23 @@ impl ModState {
         }
     }
 
-    /// May `user` post now? Moderators skip slow mode and the rate limit.
-    /// A yes counts against the limits.
-    pub fn check_post(&mut self, user: &str, moderator: bool, now: i64) -> Result<(), Refusal> {
+    /// v2's `settings` change slow mode too.
+    pub fn set_slow_mode(&mut self, seconds: u64) {
+        self.slow_mode = seconds;
+        if seconds == 0 {
+            self.last_post.clear();
+        }
+    }
+
+    /// May `user` post now? Moderators skip slow mode and the rate limit, vips
+    /// slow mode (contract §7). A yes counts against the limits.
+    pub fn check_post(
+        &mut self,
+        user: &str,
+        moderator: bool,
+        vip: bool,
+        now: i64,
+    ) -> Result<(), Refusal> {
         if self.bans.contains(user) {
             return Err(Refusal::new(
                 ErrorCode::Banned,
@@ -131,6 +145,7 @@ impl ModState {
             return Ok(());
         }
         if self.slow_mode > 0
+            && !vip
             && let Some(last) = self.last_post.get(user)
         {
             let interval = Duration::from_secs(self.slow_mode);
@@ -196,6 +211,7 @@ impl ModState {
                 seconds,
                 reason,
                 by,
+                id: None,
             })
         };
         let room_s = room.to_string();
@@ -296,6 +312,14 @@ impl ModState {
                     ack_id: action_id.clone(),
                 }
             }
+            // §7's actions are carried out by `room::actions`, never here.
+            _ => Effects {
+                ack_id: action_id.clone(),
+                announce: Frame::default(),
+                evict: None,
+                unlist: Unlist::Nothing,
+                writes: Vec::new(),
+            },
         }
     }
 }
@@ -358,13 +382,13 @@ mod tests {
             &*fx.announce,
             r#"{"type":"moderation","room":"r","action":"ban","user":"u2","reason":"spam","by":"mod1"}"#
         );
-        let refused = s.check_post("u2", false, 2_000).unwrap_err();
+        let refused = s.check_post("u2", false, false, 2_000).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Banned);
-        assert!(s.check_post("u3", false, 2_000).is_ok());
+        assert!(s.check_post("u3", false, false, 2_000).is_ok());
         // Unban lifts it.
         s.apply(taken(&room, None), ModAction::Unban { user: user("u2") });
         assert!(!s.is_banned("u2"));
-        assert!(s.check_post("u2", false, 2_000).is_ok());
+        assert!(s.check_post("u2", false, false, 2_000).is_ok());
     }
 
     #[test]
@@ -379,7 +403,7 @@ mod tests {
                 reason: None,
             },
         );
-        let r = s.check_post("u2", false, 4_000).unwrap_err();
+        let r = s.check_post("u2", false, false, 4_000).unwrap_err();
         assert_eq!(
             (r.code, r.retry_after_ms),
             (ErrorCode::TimedOut, Some(7_000))
@@ -391,7 +415,7 @@ mod tests {
         );
         // After it ends, both work again.
         assert!(s.check_react("u2", 11_001).is_ok());
-        assert!(s.check_post("u2", false, 11_001).is_ok());
+        assert!(s.check_post("u2", false, false, 11_001).is_ok());
     }
 
     #[test]
@@ -404,15 +428,18 @@ mod tests {
             r#"{"type":"slow_mode","room":"r","seconds":30}"#
         );
         assert_eq!(s.slow_mode(), 30);
-        assert!(s.check_post("u1", false, 0).is_ok());
-        let r = s.check_post("u1", false, 0).unwrap_err();
+        assert!(s.check_post("u1", false, false, 0).is_ok());
+        let r = s.check_post("u1", false, false, 0).unwrap_err();
         assert_eq!(r.code, ErrorCode::SlowMode);
         assert!(r.retry_after_ms.unwrap() > 29_000);
-        assert!(s.check_post("m", true, 0).is_ok());
-        assert!(s.check_post("m", true, 0).is_ok());
+        assert!(s.check_post("m", true, false, 0).is_ok());
+        assert!(s.check_post("m", true, false, 0).is_ok());
+        // Vips skip slow mode (contract §7), not the rate limit.
+        assert!(s.check_post("v", false, true, 0).is_ok());
+        assert!(s.check_post("v", false, true, 0).is_ok());
         // Off again: no wait.
         s.apply(taken(&room, None), ModAction::SlowMode { seconds: 0 });
-        assert!(s.check_post("u1", false, 0).is_ok());
+        assert!(s.check_post("u1", false, false, 0).is_ok());
     }
 
     #[test]

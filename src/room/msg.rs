@@ -17,7 +17,7 @@ use crate::auth::Identity;
 use crate::bridge::{ClusterEvent, RemoteEvent, Resync};
 use crate::hub::Route;
 use crate::metrics::{self, METRICS};
-use crate::protocol::{self, ErrorCode, LeftReason, ModAction, Refusal, RoomId, ServerFrame};
+use crate::protocol::{self, ErrorCode, LeftReason, Refusal, RoomId, ServerFrame};
 use crate::store;
 
 // ---------------------------------------------------------------------------
@@ -84,9 +84,17 @@ impl Handler<Join> for Room {
             });
             return;
         }
-        if self.moderation.is_banned(&conn.user.id) {
-            let frame = Refusal::new(ErrorCode::Banned, "you are banned from this room")
-                .frame(Some(&self.id), reference.as_deref());
+        let refused = if self.moderation.is_banned(&conn.user.id) {
+            Err(Refusal::new(
+                ErrorCode::Banned,
+                "you are banned from this room",
+            ))
+        } else {
+            let rank = self.conn_rank(&conn);
+            self.modes.check_join(rank, conn.roles.is_some())
+        };
+        if let Err(refusal) = refused {
+            let frame = refusal.frame(Some(&self.id), reference.as_deref());
             conn.route.send(&frame);
             conn.notify.do_send(super::Detached {
                 room: self.id.clone(),
@@ -142,7 +150,7 @@ impl Handler<Refresh> for Room {
 }
 
 /// The member's identity, or a `not_joined` answer on `reply` if it is not one.
-fn member_user(
+pub(super) fn member_user(
     room: &Room,
     conn_id: ConnId,
     reply: &Route,
@@ -179,7 +187,11 @@ impl Handler<Post> for Room {
         let Some(user) = member_user(self, msg.conn_id, &msg.reply, reference) else {
             return;
         };
-        let moderator = user.moderates(&self.id);
+        let (rank, roles) = match self.members.get(msg.conn_id) {
+            Some(conn) => (self.conn_rank(conn), conn.roles),
+            None => (super::modes::Rank::Viewer, None),
+        };
+        let vip = roles.is_some_and(|r| r.vip);
         if !self
             .cfg
             .store_status
@@ -194,15 +206,57 @@ impl Handler<Post> for Room {
             );
             return self.send_to(msg.conn_id, refusal.frame(Some(&self.id), reference));
         }
-        if let Err(refusal) = self
-            .moderation
-            .check_post(&user.id, moderator, protocol::now_ms())
+        if let Err(refusal) =
+            self.moderation
+                .check_post(&user.id, rank.moderates(), vip, protocol::now_ms())
         {
             let frame = refusal.frame(Some(&self.id), reference);
             return self.send_to(msg.conn_id, frame);
         }
-        let badges = user.badges_in(&self.id);
-        self.publish(&user, badges, msg.text, Some((msg.conn_id, reference)), ctx);
+        let poster = super::modes::Poster {
+            user: &user.id,
+            rank,
+            roles: roles.as_ref(),
+        };
+        let verdict = self
+            .modes
+            .check_chat(poster, &msg.text, protocol::now_ms(), Instant::now());
+        let verdict = match verdict {
+            Ok(v) => v,
+            Err(refusal) => {
+                let frame = refusal.frame(Some(&self.id), reference);
+                return self.send_to(msg.conn_id, frame);
+            }
+        };
+        let mut badges = user.badges_in(&self.id);
+        let extra = match rank {
+            super::modes::Rank::Broadcaster => Some(crate::auth::BROADCASTER_BADGE),
+            super::modes::Rank::Mod => Some(crate::auth::MOD_BADGE),
+            _ => None,
+        };
+        if let Some(badge) = extra
+            && !badges.iter().any(|b| b == badge)
+        {
+            badges.push(badge.to_owned());
+        }
+        let message = self.new_message(&user, badges, msg.text);
+        match verdict {
+            super::modes::Verdict::Publish => {
+                self.ack(msg.conn_id, reference, &message.id);
+                self.publish_msg(message, ctx);
+            }
+            super::modes::Verdict::Delay(ms) => {
+                self.ack(msg.conn_id, reference, &message.id);
+                self.delay(message, ms, ctx);
+            }
+            super::modes::Verdict::Hold { term } => {
+                self.hold(message, term, msg.conn_id, reference);
+            }
+            super::modes::Verdict::Shadow => {
+                self.ack(msg.conn_id, reference, &message.id);
+                self.shadow(message);
+            }
+        }
     }
 }
 
@@ -249,6 +303,8 @@ pub struct RoomInfo {
     /// Contract §5: the room's latest sequence number and its epoch.
     pub seq: u64,
     pub epoch: String,
+    /// Contract §7: every setting.
+    pub settings: protocol::moderation::ChatSettings,
 }
 
 /// Room info: viewers, peak, slow mode.
@@ -264,21 +320,35 @@ impl Handler<Info> for Room {
     }
 }
 
-/// A moderator action (checked), by the user named in `by`. Answers the id to
-/// ack: the message id of a delete, else the action's id in the moderation log.
+/// Contract §8: a member is typing (its session keeps it to one per 3 s).
 #[derive(Message)]
-#[rtype(result = "String")]
-pub struct Moderate {
-    pub by: String,
-    pub action: ModAction,
+#[rtype(result = "()")]
+pub struct Typing {
+    pub conn_id: ConnId,
 }
 
-impl Handler<Moderate> for Room {
-    type Result = String;
-    fn handle(&mut self, msg: Moderate, ctx: &mut Context<Self>) -> String {
-        let id = self.moderate(&msg.by, msg.action);
-        self.touched(ctx);
-        id
+/// Rooms above this many viewers drop typing indicators (contract §8).
+pub const TYPING_MAX_VIEWERS: u64 = 100;
+
+impl Handler<Typing> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
+        if self.viewers() > TYPING_MAX_VIEWERS {
+            return;
+        }
+        let Some(conn) = self.members.get(msg.conn_id) else {
+            return;
+        };
+        let frame = protocol::encode(&ServerFrame::Typing {
+            room: &self.id,
+            user: &conn.user.id,
+            name: &conn.user.name,
+        });
+        for other in self.members.conns() {
+            if other.id != msg.conn_id {
+                other.route.send(&frame);
+            }
+        }
     }
 }
 
@@ -372,8 +442,34 @@ impl Handler<RemoteEvent> for Room {
             }
             // Stored and logged by the node where it was taken.
             ClusterEvent::Moderation { by, action } => {
-                self.apply_moderation(&by, action);
+                if action.is_v1() {
+                    self.apply_moderation(&by, action);
+                } else {
+                    self.apply_v2(&by, &action);
+                }
             }
+            ClusterEvent::Shadow { msg } => self.deliver_shadow(&msg),
+            ClusterEvent::Delayed { msg } => {
+                self.to_moderators(&protocol::moderation::MessageFrame::delayed(&msg).encode());
+            }
+            ClusterEvent::Held {
+                msg,
+                term,
+                expires_at,
+            } => self.held_elsewhere(store::moderation::HeldRecord {
+                msg,
+                term,
+                expires_at,
+            }),
+            ClusterEvent::Pinned { message, until, by } => {
+                let pin =
+                    message.map(|message| store::moderation::PinRecord { message, until, by });
+                self.announce_pin(pin.as_ref(), protocol::now_ms());
+                self.modes.set_pin(pin);
+            }
+            ClusterEvent::Acknowledged { user } => self.acknowledged(&user, false),
+            // Contract §8's cluster events are not handled by rooms yet.
+            ClusterEvent::Platform(_) => {}
             ClusterEvent::Event { name, data } => self.deliver_event(&name, &data),
             ClusterEvent::Reactions { counts } => {
                 self.stats.reactions += self.reactions.add_remote(&counts);

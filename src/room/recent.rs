@@ -62,6 +62,29 @@ impl Recent {
             .map(|m| m.user.as_str())
     }
 
+    /// The highest `seq` here of a message numbered in `epoch`.
+    pub fn last_seq_in(&self, epoch: &str) -> Option<u64> {
+        self.messages
+            .iter()
+            .filter(|m| m.epoch.as_deref() == Some(epoch))
+            .filter_map(|m| m.seq)
+            .max()
+    }
+
+    /// Message `id`, if it is here.
+    pub fn find(&self, id: &str) -> Option<Arc<ChatMessage>> {
+        self.messages.iter().find(|m| m.id == id).cloned()
+    }
+
+    /// The ids of `user`'s messages here sent at or after `since` (epoch ms).
+    pub fn ids_of(&self, user: &str, since: i64) -> Vec<String> {
+        self.messages
+            .iter()
+            .filter(|m| m.user == user && m.ts >= since)
+            .map(|m| m.id.clone())
+            .collect()
+    }
+
     /// Remove message `id`; true if it was here.
     pub fn remove_id(&mut self, id: &str) -> bool {
         self.retain(|m| m.id != id)

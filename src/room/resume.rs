@@ -36,6 +36,8 @@ impl Room {
             None => (None, None),
         };
         let missed = missed.map(|m| protocol::encode_message_list(m.iter()));
+        let settings = self.settings();
+        let pinned = self.modes.pin(protocol::now_ms()).cloned();
         let frame = protocol::encode(&ServerFrame::Joined {
             room: &self.id,
             viewers,
@@ -47,6 +49,13 @@ impl Room {
             seq: self.seq.last(),
             epoch: self.seq.epoch(),
             recovered,
+            state: None,
+            stream: None,
+            settings: &settings,
+            pinned: pinned.as_ref().map(|p| protocol::moderation::PinView {
+                message: protocol::moderation::MessageFrame::plain(&p.message),
+                until: p.until,
+            }),
         });
         self.send_to(id, frame);
         self.viewers_changed(ctx);

@@ -111,12 +111,13 @@ fn limit_failures(req: &HttpRequest, state: &AppState, e: ApiError) -> ApiError 
     }
 }
 
-/// The path's room, and who acts on it: the platform's backend, or a
-/// moderator of that room with their JWT.
+/// The path's room, and who acts on it: the platform's backend, or a user
+/// with their JWT or a room token (contract §7) whom the room then checks
+/// (token claims, room-token roles, the stored moderator list).
 pub struct RoomModerator {
     pub room: RoomId,
-    /// The name the action is logged under (`api` for the platform).
-    pub by: String,
+    /// Who acts (logged as `api` for the platform).
+    pub by: crate::room::Caller,
 }
 
 impl RoomModerator {
@@ -126,7 +127,7 @@ impl RoomModerator {
             Ok(Platform) => {
                 return Ok(RoomModerator {
                     room,
-                    by: PLATFORM_MODERATOR.to_owned(),
+                    by: crate::room::Caller::Api(PLATFORM_MODERATOR.to_owned()),
                 });
             }
             Err(e) => e,
@@ -140,11 +141,32 @@ impl RoomModerator {
         let Some(token) = bearer(req).filter(|_| api_on) else {
             return Err(refused);
         };
+        let by = |user: crate::auth::Identity, roles| crate::room::Caller::User {
+            user: std::sync::Arc::new(user),
+            conn: None,
+            roles,
+        };
+        // A room token (it names a room) first: a connection token has no `room`.
+        match state.auth.room_token(token) {
+            Ok(t) if t.room == room.as_str() => {
+                let user = crate::auth::Identity::system(t.user.clone(), t.user);
+                return Ok(RoomModerator {
+                    room,
+                    by: by(user, Some(t.roles)),
+                });
+            }
+            Ok(_) => {
+                return Err(ApiError::Forbidden(
+                    "the room token is for another room".to_owned(),
+                ));
+            }
+            Err(_) => {}
+        }
         match state.auth.verify(token) {
-            Ok(user) if user.moderates(&room) => Ok(RoomModerator { room, by: user.id }),
-            Ok(_) => Err(ApiError::Forbidden(
-                "you do not moderate this room".to_owned(),
-            )),
+            Ok(user) => Ok(RoomModerator {
+                room,
+                by: by(user, None),
+            }),
             Err(e) => Err(ApiError::Unauthorized(format!(
                 "invalid API key or token: {e}"
             ))),

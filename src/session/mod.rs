@@ -96,6 +96,8 @@ pub struct Session {
     refused: budget::RefusalStreak,
     /// Closes the connection when the token runs out (re-armed on refresh).
     expiry: Option<SpawnHandle>,
+    /// Contract §8: when this connection last said it is typing.
+    last_typing: Option<Instant>,
     span: tracing::Span,
 }
 
@@ -128,6 +130,7 @@ pub fn start(
             budget: RateLimiter::direct(budget::frame_quota(&shared.limits)),
             refused: budget::RefusalStreak::default(),
             expiry: None,
+            last_typing: None,
             span,
             shared,
         }
@@ -152,12 +155,13 @@ impl Session {
         ctx.stop();
     }
 
-    fn conn(&self, ctx: &Context<Self>) -> Conn {
+    fn conn(&self, roles: Option<crate::auth::RoomRoles>, ctx: &Context<Self>) -> Conn {
         Conn {
             id: self.id,
             user: self.user.clone(),
             route: self.route.clone(),
             notify: ctx.address().recipient(),
+            roles,
         }
     }
 
@@ -204,7 +208,16 @@ impl Session {
                 });
                 self.send(frame);
             }
-            Request::Join { room, since } => self.join(room, since, reference, ctx),
+            Request::Join { room, since, token } => {
+                let roles = match token.as_deref().map(|t| self.room_roles(t, &room)) {
+                    None => None,
+                    Some(Ok(roles)) => Some(roles),
+                    Some(Err(refusal)) => {
+                        return self.refuse(&refusal, Some(&room), reference.as_deref());
+                    }
+                };
+                self.join(room, since, roles, reference, ctx)
+            }
             Request::Leave { room } => match self.rooms.remove(&room) {
                 Some(addr) => addr.do_send(room::Leave {
                     conn_id: self.id,
@@ -238,6 +251,15 @@ impl Session {
             } => self.history(room, before, limit, reference, ctx),
             Request::Moderate { room, action } => self.moderate(room, action, reference, ctx),
             Request::Refresh { token } => self.refresh(&token, reference, ctx),
+            Request::Acknowledge { room } => match self.rooms.get(&room) {
+                Some(addr) => addr.do_send(room::Acknowledge {
+                    conn_id: self.id,
+                    reference,
+                    reply: self.route.clone(),
+                }),
+                None => self.not_joined(&room, reference.as_deref()),
+            },
+            Request::Typing { room } => self.typing(room, reference),
         }
     }
 
@@ -271,6 +293,7 @@ impl Session {
         &mut self,
         room: RoomId,
         since: Option<protocol::Since>,
+        roles: Option<crate::auth::RoomRoles>,
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
@@ -289,7 +312,7 @@ impl Session {
         let echo = reference.clone();
         let request = self.shared.registry.send(JoinRoom {
             room: room.clone(),
-            conn: self.conn(ctx),
+            conn: self.conn(roles, ctx),
             since,
             reference,
         });
@@ -385,7 +408,9 @@ impl Session {
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        if !self.user.moderates(&room) {
+        // Outside its rooms, only a moderator by token may act (and so start
+        // a room); inside, the room decides (room-token roles, stored list).
+        if !self.rooms.contains_key(&room) && !self.user.moderates(&room) {
             let refusal = Refusal::new(
                 ErrorCode::Forbidden,
                 "only moderators of this room may do that",
@@ -395,23 +420,50 @@ impl Session {
         let request = self.shared.registry.send(ForRoom {
             room: room.clone(),
             msg: Moderate {
-                by: self.user.id.clone(),
+                by: room::Caller::User {
+                    user: self.user.clone(),
+                    conn: Some(self.id),
+                    roles: None,
+                },
                 action,
             },
         });
         ctx.spawn(request.into_actor(self).map(move |res, act, _| {
             let frame = match res {
-                Ok(Ok(id)) => protocol::encode(&ServerFrame::Ack {
+                Ok(Ok(Ok(id))) => protocol::encode(&ServerFrame::Ack {
                     reference: reference.as_deref(),
                     id: &id,
                 }),
+                Ok(Ok(Err(refusal))) => refusal.frame(Some(&room), reference.as_deref()),
                 Ok(Err(_)) | Err(_) => Refusal::new(ErrorCode::Internal, "moderation failed")
                     .frame(Some(&room), reference.as_deref()),
             };
             act.send(frame);
         }));
     }
+
+    /// Contract §8: at most one typing indicator per 3 s, from token users.
+    fn typing(&mut self, room: RoomId, reference: Option<String>) {
+        if self.user.anonymous {
+            let refusal = Refusal::new(ErrorCode::Forbidden, "anonymous viewers cannot type");
+            return self.refuse(&refusal, Some(&room), reference.as_deref());
+        }
+        let Some(addr) = self.rooms.get(&room) else {
+            return self.not_joined(&room, reference.as_deref());
+        };
+        if self
+            .last_typing
+            .is_some_and(|t| t.elapsed() < TYPING_INTERVAL)
+        {
+            return; // ephemeral: a faster one is dropped, not refused
+        }
+        self.last_typing = Some(Instant::now());
+        addr.do_send(room::Typing { conn_id: self.id });
+    }
 }
+
+/// Contract §8: the shortest interval between two typing indicators.
+const TYPING_INTERVAL: Duration = Duration::from_secs(3);
 
 impl Actor for Session {
     type Context = Context<Self>;

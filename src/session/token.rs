@@ -1,5 +1,6 @@
 //! Identity over time (contract §6): a `refresh` with a new token for the same
-//! user, and the close (4001) when a token runs out without one.
+//! user, and the close (4001) when a token runs out without one; and §7's room
+//! tokens, checked when a join carries one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +9,31 @@ use actix::prelude::*;
 
 use super::Session;
 use super::close::Close;
-use crate::protocol::{self, ErrorCode, Refusal, ServerFrame};
+use crate::protocol::{self, ErrorCode, Refusal, RoomId, ServerFrame};
 use crate::room;
 
 impl Session {
+    /// Contract §7: check a room token for `room`; its roles, or why not.
+    pub(super) fn room_roles(
+        &self,
+        token: &str,
+        room: &RoomId,
+    ) -> Result<crate::auth::RoomRoles, Refusal> {
+        let forbidden = |why: String| Refusal::new(ErrorCode::Forbidden, why);
+        let t = self
+            .shared
+            .auth
+            .room_token(token)
+            .map_err(|e| forbidden(format!("room token refused: {e}")))?;
+        if t.user != self.user.id {
+            return Err(forbidden("the room token is another user's".to_owned()));
+        }
+        if t.room != room.as_str() {
+            return Err(forbidden("the room token is for another room".to_owned()));
+        }
+        Ok(t.roles)
+    }
+
     /// Contract §6: a new token for the same user; its `mod`, `name` and
     /// `badges` take effect at once, here and in every joined room.
     pub(super) fn refresh(

@@ -12,12 +12,18 @@
 //! acked message is readable at once even before it is written.
 //!
 //! Layout: [`write`] (what a write is, and its SQL), [`queue`], [`read`],
-//! [`rows`] (row ↔ type mapping), [`db`] (connect and migrate).
+//! [`rows`] (row ↔ type mapping), [`db`] (connect and migrate), [`platform`]
+//! (§8's room state and streams), [`moderation`] and [`moderation_reads`]
+//! (§7's moderation v2).
 //!
 //! This module must not decide anything about rooms or users; it stores what it
 //! is told and answers what it is asked.
 
 pub mod db;
+pub mod moderation;
+pub mod moderation_reads;
+pub mod moderation_state;
+pub mod platform;
 pub mod queue;
 pub mod read;
 pub mod rows;
@@ -140,13 +146,20 @@ impl Store {
         self.db.clone().ok_or(StoreError::NotReady)
     }
 
-    /// Delete viewer snapshots past their retention.
+    /// Delete viewer snapshots past their retention (and §8 state keys
+    /// deleted more than a day ago).
     fn prune_snapshots(&mut self, ctx: &mut Context<Self>) {
         use entity::viewer_snapshot;
         let Some(db) = self.db.clone() else { return };
-        let cutoff = crate::protocol::now_ms() - self.snapshot_retention.as_millis() as i64;
+        let now = crate::protocol::now_ms();
+        let cutoff = now - self.snapshot_retention.as_millis() as i64;
         ctx.spawn(
             async move {
+                if let Err(err) =
+                    platform::prune_deleted_state(&db, now - DELETED_STATE_KEPT_MS).await
+                {
+                    tracing::warn!(error = %err, "pruning deleted state keys failed");
+                }
                 viewer_snapshot::Entity::delete_many()
                     .filter(viewer_snapshot::Column::Minute.lt(cutoff))
                     .exec(&db)
@@ -302,6 +315,10 @@ impl Actor for Store {
     }
 }
 
+/// How long the row of a deleted state key is kept (a write of an older value
+/// still on its way must find it).
+const DELETED_STATE_KEPT_MS: i64 = 24 * 3600 * 1000;
+
 /// Exponential backoff from 100 ms to 5 s.
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis((100u64 << failures.min(6)).min(5_000))
@@ -370,10 +387,16 @@ impl Handler<LoadRoom> for Store {
         let queued = self.queue.messages(&msg.room, None);
         let deleted = self.queue.deletes(&msg.room);
         let moderation = self.queue.moderation(&msg.room);
+        let queued_platform = self.queue.platform(&msg.room);
+        let queued_moderation = self.queue.moderation_v2(&msg.room);
         let db = self.reader();
         Box::pin(async move {
             let db = db?;
-            Ok(read::room_state(&db, &msg.room, msg.recent, queued, &deleted, moderation).await?)
+            let mut snap =
+                read::room_state(&db, &msg.room, msg.recent, queued, &deleted, moderation).await?;
+            snap.platform = platform::load(&db, &msg.room, &queued_platform).await?;
+            snap.moderation = moderation::load(&db, &msg.room, &queued_moderation).await?;
+            Ok(snap)
         })
     }
 }
@@ -499,6 +522,23 @@ impl Handler<LoadSnapshots> for Store {
             snaps.sort_by_key(|s| s.minute);
             Ok(snaps)
         })
+    }
+}
+
+/// Contract §8: a room's streams, newest first (queued ones included).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<platform::StreamRecord>, StoreError>")]
+pub struct LoadStreams {
+    pub room: String,
+    pub limit: u64,
+}
+
+impl Handler<LoadStreams> for Store {
+    type Result = ResponseFuture<Result<Vec<platform::StreamRecord>, StoreError>>;
+    fn handle(&mut self, msg: LoadStreams, _: &mut Context<Self>) -> Self::Result {
+        let queued = self.queue.platform(&msg.room);
+        let db = self.reader();
+        Box::pin(async move { Ok(platform::streams(&db?, &msg.room, msg.limit, &queued).await?) })
     }
 }
 

@@ -116,6 +116,26 @@ impl WriteQueue {
             .collect()
     }
 
+    /// Queued §7 writes of `room` (moderation v2), in order.
+    pub fn moderation_v2(&self, room: &str) -> Vec<super::moderation::ModWrite> {
+        self.of_room(room)
+            .filter_map(|w| match w {
+                Write::Moderation(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Queued §8 writes of `room` (state, streams), in order.
+    pub fn platform(&self, room: &str) -> Vec<super::platform::PlatformWrite> {
+        self.of_room(room)
+            .filter_map(|w| match w {
+                Write::Platform(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Queued snapshots of `room` with `from <= minute < to`.
     pub fn snapshots(&self, room: &str, from: i64, to: i64) -> Vec<Snapshot> {
         self.of_room(room)

@@ -25,7 +25,9 @@ pub async fn history(
     use sea_orm::sea_query::Query;
     let mut q = message::Entity::find()
         .filter(message::Column::Room.eq(room))
-        .filter(message::Column::DeletedAt.is_null());
+        .filter(message::Column::DeletedAt.is_null())
+        // §7: nobody else sees a shadow-banned user's messages.
+        .filter(message::Column::Shadow.eq(false));
     if let Some(b) = before {
         q = q.filter(message::Column::Id.lt(b));
     }
@@ -86,6 +88,10 @@ pub struct RoomSnapshot {
     pub epoch: Option<String>,
     /// The last sequence number of that epoch (0 if none).
     pub seq: u64,
+    /// Contract §8: the room's state and open stream.
+    pub platform: super::platform::PlatformSnapshot,
+    /// Contract §7: moderation v2 (settings, terms, moderators, pin, held, …).
+    pub moderation: super::moderation::ModerationSnapshot,
 }
 
 pub async fn room_state(
@@ -139,6 +145,8 @@ pub async fn room_state(
         slow_mode,
         epoch,
         seq: stored_seq.max(queued_seq),
+        platform: Default::default(),
+        moderation: Default::default(),
     };
     let unbanned: Vec<String> = moderation
         .iter()

@@ -20,6 +20,7 @@ pub fn message_row(m: &ChatMessage) -> message::ActiveModel {
         deleted_by: Set(None),
         seq: Set(m.seq.map(|s| s as i64)),
         epoch: Set(m.epoch.as_deref().map(str::to_owned)),
+        shadow: Set(false),
     }
 }
 

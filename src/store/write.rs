@@ -49,6 +49,10 @@ pub enum Write {
     Epoch { room: String, epoch: String },
     /// A room's statistics for one minute (the first node's write wins).
     Snapshot(Snapshot),
+    /// Contract §8: room state and streams (see `store::platform`).
+    Platform(super::platform::PlatformWrite),
+    /// Contract §7: moderation v2 (see `store::moderation`).
+    Moderation(super::moderation::ModWrite),
 }
 
 /// One room's viewer statistics for one period (a minute by default).
@@ -87,6 +91,8 @@ impl Write {
             Write::Message(m) => &m.room,
             Write::Log(e) => &e.room,
             Write::Snapshot(s) => &s.room,
+            Write::Platform(p) => p.room(),
+            Write::Moderation(m) => m.room(),
             Write::Delete { room, .. }
             | Write::Ban { room, .. }
             | Write::Unban { room, .. }
@@ -129,6 +135,8 @@ impl Write {
             Write::SlowMode { room, .. } => room.len(),
             Write::Epoch { room, epoch } => room.len() + epoch.len(),
             Write::Snapshot(s) => s.room.len(),
+            Write::Platform(p) => p.size(),
+            Write::Moderation(m) => m.size(),
         }
     }
 }
@@ -254,6 +262,8 @@ pub async fn execute(db: &DatabaseConnection, batch: &[Write]) -> anyhow::Result
                 .await
                 .context("failed to store a viewer snapshot")?;
         }
+        Write::Platform(write) => super::platform::execute(db, write).await?,
+        Write::Moderation(write) => super::moderation::execute(db, write).await?,
         Write::Epoch { room, epoch } => {
             let row = room_setting::ActiveModel {
                 room: Set(room.clone()),

@@ -29,6 +29,7 @@ mod hardening;
 mod health;
 mod limits;
 mod moderation;
+mod moderation_v2;
 mod reactions;
 mod recovery;
 mod server_api;

@@ -184,6 +184,13 @@ async fn a_ban_taken_while_redis_stalls_writes_still_stops_the_user_on_every_nod
         f["type"] == "left" && f["reason"] == "banned"
     })
     .await;
+    // (Node B may learn of the ban from the database before Redis writes
+    // resume; the publishes below must not wait out the pause.)
+    let () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 
     // Node A checks what other nodes relay against its own bans: a message of
     // u2 from node B (as a node that has not heard of the ban would send it)

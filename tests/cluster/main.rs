@@ -14,6 +14,7 @@ mod helpers {
 
 mod drain;
 mod hardening;
+mod moderation_v2;
 mod multi_node;
 mod recovery;
 mod redis_faults;

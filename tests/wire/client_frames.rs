@@ -10,11 +10,21 @@ fn outcome(text: &str) -> Value {
     match parse_client_frame(text, &TextLimits::default()) {
         Ok(p) => {
             let req = match p.request {
-                Request::Join { room, since: None } => json!({"join": room}),
+                Request::Join {
+                    room,
+                    since: None,
+                    token: None,
+                } => json!({"join": room}),
                 Request::Join {
                     room,
                     since: Some(s),
+                    token: None,
                 } => json!({"join": room, "since": s}),
+                Request::Join {
+                    room,
+                    since,
+                    token: Some(t),
+                } => json!({"join": room, "since": since, "token": t}),
                 Request::Leave { room } => json!({"leave": room}),
                 Request::Message { room, text } => json!({"message": [room, text]}),
                 Request::Reaction { room, emoji } => json!({"reaction": [room, emoji]}),
@@ -35,10 +45,14 @@ fn outcome(text: &str) -> Value {
                         ModAction::Ban { user, reason } => json!({"ban": [user, reason]}),
                         ModAction::Unban { user } => json!({"unban": user}),
                         ModAction::SlowMode { seconds } => json!({"slow_mode": seconds}),
+                        // §7's actions: as they travel between nodes.
+                        v2 => serde_json::to_value(&v2).unwrap(),
                     };
                     json!({"moderate": [room, a]})
                 }
                 Request::Refresh { token } => json!({"refresh": token}),
+                Request::Typing { room } => json!({"typing": room}),
+                Request::Acknowledge { room } => json!({"acknowledge": room}),
             };
             json!({"ok": req, "ref": p.reference})
         }
@@ -55,6 +69,60 @@ fn err(code: &str, reference: Option<&str>, room: Option<&str>) -> Value {
 }
 
 const ID: &str = "01J00000000000000000000000";
+
+#[test]
+fn every_v2_client_frame_of_section_7_and_8_parses() {
+    let cases = [
+        (
+            r#"{"type":"join","room":"r","token":"t.k.n"}"#,
+            json!({"ok": {"join": "r", "since": null, "token": "t.k.n"}, "ref": null}),
+        ),
+        (
+            r#"{"type":"settings","room":"r","settings":{"emote_only":true},"ref":"1"}"#,
+            json!({"ok": {"moderate": ["r", {"settings": {"changes": {"emote_only": true}}}]}, "ref": "1"}),
+        ),
+        (
+            r#"{"type":"shadow_ban","room":"r","user":"u2"}"#,
+            json!({"ok": {"moderate": ["r", {"shadow_ban": {"user": "u2", "reason": null}}]}, "ref": null}),
+        ),
+        (
+            r#"{"type":"warn","room":"r","user":"u2","reason":"be nice"}"#,
+            json!({"ok": {"moderate": ["r", {"warn": {"user": "u2", "reason": "be nice"}}]}, "ref": null}),
+        ),
+        (
+            r#"{"type":"clear","room":"r"}"#,
+            json!({"ok": {"moderate": ["r", "clear"]}, "ref": null}),
+        ),
+        (
+            &format!(r#"{{"type":"pin","room":"r","id":"{ID}","seconds":60}}"#),
+            json!({"ok": {"moderate": ["r", {"pin": {"id": ID, "seconds": 60}}]}, "ref": null}),
+        ),
+        (
+            &format!(r#"{{"type":"approve","room":"r","id":"{ID}","ref":"a"}}"#),
+            json!({"ok": {"moderate": ["r", {"approve": {"id": ID}}]}, "ref": "a"}),
+        ),
+        (
+            r#"{"type":"acknowledge","room":"r","ref":"k"}"#,
+            json!({"ok": {"acknowledge": "r"}, "ref": "k"}),
+        ),
+        (
+            r#"{"type":"typing","room":"r"}"#,
+            json!({"ok": {"typing": "r"}, "ref": null}),
+        ),
+        // Out of range: a pin under a minute, a chat delay over 6 s, an unknown setting.
+        (
+            &format!(r#"{{"type":"pin","room":"r","id":"{ID}","seconds":59,"ref":"p"}}"#),
+            err("bad_request", Some("p"), Some("r")),
+        ),
+        (
+            r#"{"type":"settings","room":"r","settings":{"chat_delay_ms":6001}}"#,
+            err("bad_request", None, Some("r")),
+        ),
+    ];
+    for (frame, want) in cases {
+        assert_eq!(outcome(frame), want, "{frame}");
+    }
+}
 
 #[test]
 fn every_client_frame_parses() {

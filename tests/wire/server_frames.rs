@@ -1,5 +1,6 @@
 //! Every server frame of contract §2, byte for byte.
 
+use roomcast::protocol::moderation::{ChatSettings, MessageFrame, PinView};
 use roomcast::protocol::{
     ChatMessage, ErrorCode, LeftReason, Refusal, ServerFrame, WelcomeUser, encode,
     encode_message_list,
@@ -20,6 +21,8 @@ fn msg() -> ChatMessage {
     }
 }
 
+/// Every §7 setting, off.
+const SETTINGS: &str = r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false}"#;
 const MSG: &str = r#"{"type":"message","room":"r","id":"01J00000000000000000000000","user":"u1","name":"Ann","text":"hi \"there\"","ts":1795446000000,"badges":["mod"]}"#;
 
 fn raw(s: &str) -> Box<RawValue> {
@@ -68,7 +71,9 @@ fn welcome_with_a_token_expiry() {
 #[test]
 fn joined_with_recent() {
     let recent = encode_message_list([msg()].iter());
-    // v2 (§5) adds `seq` and `epoch` (and `recovered` on a resume) after v1's fields.
+    // v2 adds `seq` and `epoch` (§5, and `recovered` on a resume), then
+    // `settings` (§7, always) and `pinned` (§7, while a pin lives) after v1's fields.
+    let settings = ChatSettings::default();
     let f = encode(&ServerFrame::Joined {
         room: "r",
         viewers: 142,
@@ -77,14 +82,19 @@ fn joined_with_recent() {
         seq: 1041,
         epoch: "e1",
         recovered: None,
+        state: None,
+        stream: None,
+        settings: &settings,
+        pinned: None,
     });
     assert_eq!(
         &*f,
         format!(
-            r#"{{"type":"joined","room":"r","viewers":142,"slow_mode":0,"recent":[{MSG}],"seq":1041,"epoch":"e1"}}"#
+            r#"{{"type":"joined","room":"r","viewers":142,"slow_mode":0,"recent":[{MSG}],"seq":1041,"epoch":"e1","settings":{SETTINGS}}}"#
         )
     );
     let empty = encode_message_list(std::iter::empty());
+    let pinned = msg();
     let f = encode(&ServerFrame::Joined {
         room: "r",
         viewers: 1,
@@ -93,10 +103,19 @@ fn joined_with_recent() {
         seq: 0,
         epoch: "e1",
         recovered: Some(true),
+        state: None,
+        stream: None,
+        settings: &settings,
+        pinned: Some(PinView {
+            message: MessageFrame::plain(&pinned),
+            until: 5,
+        }),
     });
     assert_eq!(
         &*f,
-        r#"{"type":"joined","room":"r","viewers":1,"slow_mode":10,"recent":[],"seq":0,"epoch":"e1","recovered":true}"#
+        format!(
+            r#"{{"type":"joined","room":"r","viewers":1,"slow_mode":10,"recent":[],"seq":0,"epoch":"e1","recovered":true,"settings":{SETTINGS},"pinned":{{"message":{MSG},"until":5}}}}"#
+        )
     );
 }
 
@@ -196,6 +215,7 @@ fn moderation_with_and_without_optional_fields() {
         seconds: Some(300),
         reason: Some("spam"),
         by: "mod1",
+        id: None,
     });
     assert_eq!(
         &*f,
@@ -208,6 +228,7 @@ fn moderation_with_and_without_optional_fields() {
         seconds: None,
         reason: None,
         by: "mod1",
+        id: None,
     });
     assert_eq!(
         &*f,

@@ -5,11 +5,13 @@ use serde::Deserialize;
 
 use super::ask_room;
 use crate::auth::Identity;
-use crate::protocol::{self, MessageId, ModAction, UserId, check_name, clean_text, history_limit};
-use crate::room::{Moderate, PostAs};
+use crate::protocol::moderation::encode_marked_list;
+use crate::protocol::{MessageId, ModAction, UserId, check_name, clean_text, history_limit};
+use crate::room::{IsDelayed, Moderate, PostAs};
 use crate::routes::extract::{Platform, RoomModerator, RoomPath};
 use crate::routes::{ApiError, AppState};
-use crate::store::{GetMessage, LoadHistory};
+use crate::store::GetMessage;
+use crate::store::moderation_reads::LoadListing;
 
 #[derive(Deserialize)]
 pub struct MessagesQuery {
@@ -27,15 +29,16 @@ pub async fn list(
     let MessagesQuery { before, limit } = query.into_inner();
     let limit = history_limit(limit)?;
     let before = before.map(MessageId::parse).transpose()?;
+    // §7: shadow-banned users' messages are listed here, marked.
     let messages = state
         .store
-        .send(LoadHistory {
+        .send(LoadListing {
             room: room.into_string(),
             before: before.map(MessageId::into_string),
             limit,
         })
         .await??;
-    let list = protocol::encode_message_list(messages.iter());
+    let list = encode_marked_list(messages.iter().map(|(m, shadow)| (m, *shadow)));
     Ok(HttpResponse::Ok().json(serde_json::json!({ "messages": list })))
 }
 
@@ -81,7 +84,15 @@ pub async fn delete(
             id: id.to_string(),
         })
         .await??;
-    if found.is_none() {
+    // §7: a message in its chat delay is not stored yet; its room knows it.
+    let delayed = found.is_none()
+        && ask_room(
+            &state,
+            caller.room.clone(),
+            IsDelayed { id: id.to_string() },
+        )
+        .await?;
+    if found.is_none() && !delayed {
         return Err(ApiError::NotFound(format!(
             "no message {id} in room {}",
             caller.room
@@ -91,6 +102,6 @@ pub async fn delete(
         by: caller.by,
         action: ModAction::Delete { id },
     };
-    ask_room(&state, caller.room, msg).await?;
+    ask_room(&state, caller.room, msg).await??;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,9 +5,11 @@
 //! registry, [`ask_room`]) or the store. Handlers hold no state of their own.
 
 pub mod analytics;
+pub mod automod;
 pub mod events;
 pub mod messages;
 pub mod moderation;
+pub mod moderators;
 pub mod rooms;
 pub mod tokens;
 
@@ -34,6 +36,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{room}/timeouts", web::post().to(moderation::timeout))
             .route("/{room}/slow_mode", web::put().to(moderation::slow_mode))
             .route("/{room}/moderation", web::get().to(moderation::log))
+            // Contract §7.
+            .route("/{room}/settings", web::patch().to(rooms::patch_settings))
+            .route("/{room}/terms", web::put().to(automod::put_terms))
+            .route("/{room}/terms", web::get().to(automod::get_terms))
+            .route("/{room}/held", web::get().to(automod::held))
+            .route(
+                "/{room}/held/{id}/approve",
+                web::post().to(automod::approve),
+            )
+            .route("/{room}/held/{id}/deny", web::post().to(automod::deny))
+            .route(
+                "/{room}/shadow_bans",
+                web::post().to(moderation::shadow_ban),
+            )
+            .route("/{room}/warnings", web::post().to(moderation::warn))
+            .route("/{room}/clear", web::post().to(moderation::clear))
+            .route("/{room}/purges", web::post().to(moderation::purge))
+            .route("/{room}/pin", web::put().to(moderation::pin))
+            .route("/{room}/pin", web::delete().to(moderation::unpin))
+            .route("/{room}/moderators", web::get().to(moderators::list))
+            .route("/{room}/moderators/{user}", web::put().to(moderators::add))
+            .route(
+                "/{room}/moderators/{user}",
+                web::delete().to(moderators::remove),
+            )
+            .route("/{room}/users/{user}", web::get().to(moderators::card))
             .route("/{room}/events", web::post().to(events::post))
             .route("/{room}/analytics", web::get().to(analytics::range))
             .route(

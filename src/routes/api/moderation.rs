@@ -1,12 +1,14 @@
-//! Moderation: bans, timeouts, slow mode, and the moderation log. Callers are
-//! the platform or a moderator of the room (see `RoomModerator`).
+//! Moderation: bans, timeouts, slow mode, §7's shadow bans, warnings, clear,
+//! purge and pin, and the moderation log. Callers are the platform or a
+//! moderator of the room (see `RoomModerator`); the room checks rank and
+//! hierarchy, so these handlers only check their input.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{LimitQuery, ask_room};
-use crate::protocol::{ModAction, UserId};
-use crate::room::Moderate;
+use crate::protocol::{MessageId, ModAction, RoomId, UserId};
+use crate::room::{Authorize, Moderate};
 use crate::routes::extract::RoomModerator;
 use crate::routes::{ApiError, AppState};
 use crate::store::LoadModerationLog;
@@ -15,7 +17,7 @@ use crate::store::LoadModerationLog;
 pub const MODERATION_LOG_MAX: u64 = 500;
 
 /// Check an action and have the room apply it; answers the id it acks with.
-async fn act(
+pub async fn act(
     state: &AppState,
     caller: RoomModerator,
     action: ModAction,
@@ -25,7 +27,99 @@ async fn act(
         by: caller.by,
         action,
     };
-    ask_room(state, caller.room, msg).await
+    Ok(ask_room(state, caller.room, msg).await??)
+}
+
+/// For reads: is the caller a moderator of the room (the room decides)?
+pub async fn authorized(state: &AppState, caller: RoomModerator) -> Result<RoomId, ApiError> {
+    let room = caller.room.clone();
+    ask_room(state, caller.room, Authorize { by: caller.by }).await??;
+    Ok(room)
+}
+
+/// `{"id"}` with 201: an action taken.
+fn created(id: String) -> HttpResponse {
+    HttpResponse::Created().json(serde_json::json!({ "id": id }))
+}
+
+#[derive(Deserialize)]
+pub struct UserBody {
+    user: String,
+    reason: Option<String>,
+}
+
+/// `POST /api/rooms/{room}/shadow_bans` `{"user","reason"}`: 201 `{"id"}`.
+pub async fn shadow_ban(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let UserBody { user, reason } = body.into_inner();
+    let user = UserId::parse(user)?;
+    Ok(created(
+        act(&state, caller, ModAction::ShadowBan { user, reason }).await?,
+    ))
+}
+
+/// `POST /api/rooms/{room}/warnings` `{"user","reason"}`: 201 `{"id"}`.
+pub async fn warn(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let UserBody { user, reason } = body.into_inner();
+    let user = UserId::parse(user)?;
+    Ok(created(
+        act(&state, caller, ModAction::Warn { user, reason }).await?,
+    ))
+}
+
+/// `POST /api/rooms/{room}/purges` `{"user","reason"}`: 201 `{"id"}`.
+pub async fn purge(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let UserBody { user, reason } = body.into_inner();
+    let user = UserId::parse(user)?;
+    Ok(created(
+        act(&state, caller, ModAction::Purge { user, reason }).await?,
+    ))
+}
+
+/// `POST /api/rooms/{room}/clear`: 201 `{"id"}`.
+pub async fn clear(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(created(act(&state, caller, ModAction::Clear).await?))
+}
+
+#[derive(Deserialize)]
+pub struct PinBody {
+    id: String,
+    seconds: u64,
+}
+
+/// `PUT /api/rooms/{room}/pin` `{"id","seconds"}`: 200 `{"id"}`.
+pub async fn pin(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<PinBody>,
+) -> Result<HttpResponse, ApiError> {
+    let PinBody { id, seconds } = body.into_inner();
+    let id = MessageId::parse(id)?;
+    let id = act(&state, caller, ModAction::Pin { id, seconds }).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id })))
+}
+
+/// `DELETE /api/rooms/{room}/pin`: 204.
+pub async fn unpin(
+    caller: RoomModerator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, caller, ModAction::Unpin).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]
@@ -113,10 +207,11 @@ pub async fn log(
             "limit must be 1-{MODERATION_LOG_MAX}"
         )));
     }
+    let room = authorized(&state, caller).await?;
     let actions = state
         .store
         .send(LoadModerationLog {
-            room: caller.room.into_string(),
+            room: room.into_string(),
             limit,
         })
         .await??;

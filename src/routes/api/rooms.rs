@@ -45,6 +45,24 @@ pub async fn info(
     Ok(HttpResponse::Ok().json(info))
 }
 
+/// `PATCH /api/rooms/{room}/settings` with some of §7's settings: 200 with all of them.
+pub async fn patch_settings(
+    caller: crate::routes::extract::RoomModerator,
+    state: web::Data<AppState>,
+    body: web::Json<crate::protocol::moderation::SettingsPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let room = caller.room.clone();
+    let changes = body.into_inner();
+    super::moderation::act(
+        &state,
+        caller,
+        crate::protocol::ModAction::Settings { changes },
+    )
+    .await?;
+    let info = ask_room(&state, room, Info).await?;
+    Ok(HttpResponse::Ok().json(info.settings))
+}
+
 /// `GET /api/rooms/{room}/viewers/stream`, public (no auth, CORS open):
 /// `event: viewers` with the count at once and on every change (coalesced like
 /// `viewers` frames), keep-alive comments between.

@@ -7,6 +7,8 @@
 //! - [`cluster`]: a private `redis-server`, several nodes, node processes.
 //! - [`receiver`]: a real HTTP receiver for webhooks that records requests
 //!   and answers as told (a status, or a stall).
+//! - [`v2`]: room tokens, API calls with the key, replies matched by `ref`
+//!   and markers that prove a frame did not come (contract §7).
 //! - [`wait`]: bounded polling.
 //!
 //! Databases: SQLite files in a temp dir, or a fresh PostgreSQL database per
@@ -16,6 +18,7 @@ pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod receiver;
+pub mod v2;
 pub mod wait;
 
 use std::path::PathBuf;
@@ -25,6 +28,7 @@ pub use app::*;
 pub use client::*;
 pub use cluster::*;
 pub use receiver::{Received, Receiver, Reply};
+pub use v2::{mint_jwt, now_ms};
 pub use wait::*;
 
 pub const API_KEY: &str = "test-api-key";

@@ -1,0 +1,22 @@
+//! `room_shadow_bans`: users whose messages only they (and moderators) see.
+
+use sea_orm::entity::prelude::*;
+
+/// A shadow ban in force.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "room_shadow_bans")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub room: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    pub reason: Option<String>,
+    pub moderator_id: String,
+    /// When (epoch ms).
+    pub ts: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
