@@ -165,10 +165,10 @@ describe('rooms and chat', () => {
     await openRoom(page, 'ban-room');
     const { id } = await carl.say('ban-room', 'buy cheap followers');
     const row = messageRow(page, id);
-    await row.getByRole('button', { name: 'Ban' }).click();
+    await row.getByRole('button', { name: 'Ban', exact: true }).click();
     const dialog = page.locator('#ask');
     await dialog.getByLabel('Reason (optional)').fill('spam');
-    await dialog.getByRole('button', { name: 'Ban' }).click();
+    await dialog.getByRole('button', { name: 'Ban', exact: true }).click();
     await toast(page, /Ban Carl ✓/);
     const left = await carl.waitFor((f) => f.type === 'left' && f.room === 'ban-room', WAIT_MS, 'left');
     assert.equal(left.reason, 'banned');
@@ -347,7 +347,7 @@ describe('viewer graph and layout', () => {
     await messageRow(page, id).waitFor({ timeout: WAIT_MS });
     const width = await page.evaluate(() => document.scrollingElement.scrollWidth);
     assert.ok(width <= 375, `page is ${width}px wide`);
-    assert.ok(await messageRow(page, id).getByRole('button', { name: 'Ban' }).isVisible());
+    assert.ok(await messageRow(page, id).getByRole('button', { name: 'Ban', exact: true }).isVisible());
     assert.deepEqual(realProblems(w), []);
     await page.context().close();
   });
