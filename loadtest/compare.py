@@ -224,7 +224,12 @@ def start_server(server, bench, roomcast_bin, secret, work, logf, node="bench", 
         env = dict(os.environ, ROOMCAST__SERVER__HOST="127.0.0.1", ROOMCAST__SERVER__PORT=str(port),
                    ROOMCAST__SERVER__WORKERS="1", ROOMCAST__NODE__ID=node,
                    ROOMCAST__DATABASE__URL=f"sqlite://{work}/{node}.db?mode=rwc",
-                   ROOMCAST__AUTH__JWT_SECRET=secret, RUST_LOG="warn")
+                   ROOMCAST__AUTH__JWT_SECRET=secret, RUST_LOG="warn",
+                   # Every load connection comes from 127.0.0.1: contract §6's
+                   # per-address caps (429 past 50 connects) are raised for it.
+                   ROOMCAST__LIMITS__CONNECTIONS_PER_IP="100000",
+                   ROOMCAST__LIMITS__CONNECTS_PER_IP_PER_S="100000",
+                   ROOMCAST__LIMITS__CONNECTS_PER_IP_BURST="100000")
         if redis:
             env["ROOMCAST__REDIS__URL"] = redis
         cmd, cwd, health, proto = pin + [roomcast_bin], work, "/readyz", "roomcast"
