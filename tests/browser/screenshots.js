@@ -8,8 +8,9 @@
 // and seeds three hours of per-minute analytics for the graph straight into the
 // server's SQLite file (table viewer_snapshots; with python3's sqlite3 — if that
 // is not possible the graph shows only what the live viewers produce). The
-// room-v2-* screenshots show the §7/§8 panels, taken against the tests'
-// scripted v2 stand-in (lib/mock-v2.js) until the real server has §7/§8.
+// room-* screenshots show the real server's §7 controls; room-v2-* show a
+// filled held queue and the §8 live stats, taken against the tests' scripted
+// v2 stand-in (lib/mock-v2.js) until the real server has §8.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
