@@ -20,8 +20,14 @@ pub enum ClusterEvent {
     Event { name: String, data: Box<RawValue> },
     /// The origin node's reaction counts for one window.
     Reactions { counts: Vec<(String, u64)> },
-    /// The origin node's connection count in the room (also sent as a heartbeat).
-    Presence { count: u64 },
+    /// The origin node's connection count in the room (also sent as a
+    /// heartbeat), and (§7) the users it holds there who rank above viewers
+    /// (1 mod, 2 broadcaster), so every node keeps the hierarchy.
+    Presence {
+        count: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ranks: Vec<(String, u8)>,
+    },
     /// Contract §8: room state, streams, milestones, typing, occupancy (and,
     /// on a node's inbox, notifications); see `bridge::platform`.
     Platform(super::platform::PlatformEvent),
@@ -78,6 +84,7 @@ const MAX_BADGES: usize = 16;
 const MAX_REACTION_KINDS: usize = 64;
 const MAX_REACTIONS_PER_WINDOW: u64 = 10_000_000;
 const MAX_PRESENCE: u64 = 10_000_000;
+const MAX_RANKED: usize = 10_000;
 const MAX_EVENT_DATA_BYTES: usize = 2_048;
 
 impl ClusterEvent {
@@ -132,8 +139,12 @@ impl ClusterEvent {
                 }
                 Ok(ClusterEvent::Reactions { counts })
             }
-            ClusterEvent::Presence { count } if count > MAX_PRESENCE => {
+            ClusterEvent::Presence { count, .. } if count > MAX_PRESENCE => {
                 Err("presence count out of range")
+            }
+            ClusterEvent::Presence { ranks, .. } if ranks.len() > MAX_RANKED => {
+                let _ = ranks;
+                Err("too many ranked users")
             }
             presence @ ClusterEvent::Presence { .. } => Ok(presence),
             ClusterEvent::Platform(event) => event.validate_for_room().map(ClusterEvent::Platform),
@@ -240,9 +251,12 @@ mod tests {
         };
         assert!(delete.validate("r").is_ok());
         assert!(
-            ClusterEvent::Presence { count: u64::MAX }
-                .validate("r")
-                .is_err()
+            ClusterEvent::Presence {
+                count: u64::MAX,
+                ranks: Vec::new(),
+            }
+            .validate("r")
+            .is_err()
         );
         assert!(
             ClusterEvent::Reactions {

@@ -90,6 +90,9 @@ pub struct RedisBridge {
     /// How many messages a room's stream keeps (about; `recovery.max_messages`).
     max_messages: u64,
     status: Arc<BridgeStatus>,
+    /// §7: per room, this node's members who rank above viewers (re-sent with
+    /// every presence heartbeat).
+    ranks: HashMap<String, Vec<(String, u8)>>,
     /// §8: this node's user entries as written to Redis (user → entry JSON).
     users: HashMap<String, String>,
     /// §8: where notifications for this node's users go.
@@ -131,6 +134,7 @@ impl RedisBridge {
             unverified: HashMap::new(),
             max_messages,
             status: Arc::new(BridgeStatus::default()),
+            ranks: HashMap::new(),
             users: HashMap::new(),
             inbox: None,
         })
@@ -206,7 +210,12 @@ impl RedisBridge {
         }
         let _ = self.writer.send(Outgoing::Pipeline(pipe));
         for (room, count) in &self.counts {
-            self.publish(room, ClusterEvent::Presence { count: *count });
+            let ranks = self.ranks.get(room).cloned().unwrap_or_default();
+            let event = ClusterEvent::Presence {
+                count: *count,
+                ranks,
+            };
+            self.publish(room, event);
         }
     }
 

@@ -226,6 +226,8 @@ impl Handler<Publish> for RedisBridge {
 pub struct LocalCount {
     pub room: RoomId,
     pub count: u64,
+    /// §7: this node's members there who rank above viewers (user, 1 mod / 2 broadcaster).
+    pub ranks: Vec<(String, u8)>,
 }
 
 impl Handler<LocalCount> for RedisBridge {
@@ -243,7 +245,16 @@ impl Handler<LocalCount> for RedisBridge {
         }
         let _ = self.writer.send(Outgoing::Pipeline(pipe));
         self.counts.insert(msg.room.to_string(), msg.count);
-        self.publish(&msg.room, ClusterEvent::Presence { count: msg.count });
+        if msg.ranks.is_empty() {
+            self.ranks.remove(msg.room.as_str());
+        } else {
+            self.ranks.insert(msg.room.to_string(), msg.ranks.clone());
+        }
+        let event = ClusterEvent::Presence {
+            count: msg.count,
+            ranks: msg.ranks,
+        };
+        self.publish(&msg.room, event);
     }
 }
 
@@ -309,13 +320,17 @@ impl Handler<Shutdown> for RedisBridge {
                 node: self.node.clone(),
                 seq: None,
                 epoch: None,
-                event: ClusterEvent::Presence { count: 0 },
+                event: ClusterEvent::Presence {
+                    count: 0,
+                    ranks: Vec::new(),
+                },
             };
             if let Ok(payload) = envelope.encode() {
                 pipe.publish(self.keys.room_channel(room), payload).ignore();
             }
         }
         self.counts.clear();
+        self.ranks.clear();
         let pool = self.pool.clone();
         Box::pin(async move {
             let done = async {

@@ -53,17 +53,53 @@ impl Room {
         }
     }
 
-    /// The highest rank `user` has here: any connection of theirs, or the list.
+    /// The highest rank `user` has in the room: any connection of theirs
+    /// here or (as their nodes' presence said) on another node, or the list.
     pub(super) fn user_rank(&self, user: &str) -> Rank {
         let listed = if self.modes.is_listed(user) {
             Rank::Mod
         } else {
             Rank::Viewer
         };
+        let ttl = self.cfg.presence_ttl;
+        let elsewhere = self
+            .ranked_elsewhere
+            .values()
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .flat_map(|(_, ranks)| ranks.iter())
+            .filter(|(u, _)| u == user)
+            .map(|(_, r)| rank_of_wire(*r))
+            .fold(Rank::Viewer, Rank::max);
         self.members
             .of_user(user)
             .map(|c| self.conn_rank(c))
-            .fold(listed, Rank::max)
+            .fold(listed.max(elsewhere), Rank::max)
+    }
+
+    /// This node's members who rank above viewers, for the other nodes
+    /// (each user once, at their highest rank).
+    pub(super) fn local_ranks(&self) -> Vec<(String, u8)> {
+        let mut ranks: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
+        for conn in self.members.conns() {
+            let wire = match self.conn_rank(conn) {
+                Rank::Broadcaster => 2,
+                Rank::Mod => 1,
+                _ => continue,
+            };
+            let r = ranks.entry(&conn.user.id).or_insert(0);
+            *r = (*r).max(wire);
+        }
+        ranks.into_iter().map(|(u, r)| (u.to_owned(), r)).collect()
+    }
+
+    /// Another node's presence named who ranks above viewers there.
+    pub(super) fn remote_ranks(&mut self, node: &str, ranks: Vec<(String, u8)>) {
+        if ranks.is_empty() {
+            self.ranked_elsewhere.remove(node);
+        } else {
+            self.ranked_elsewhere
+                .insert(node.to_owned(), (std::time::Instant::now(), ranks));
+        }
     }
 
     /// May `by` take `action`? Moderators only; the moderator list only for
@@ -515,6 +551,15 @@ impl Room {
             let user = user.to_owned();
             self.publish_cluster(|| ClusterEvent::Acknowledged { user });
         }
+    }
+}
+
+/// A rank as presence carries it (1 mod, 2 broadcaster).
+fn rank_of_wire(r: u8) -> Rank {
+    match r {
+        2.. => Rank::Broadcaster,
+        1 => Rank::Mod,
+        0 => Rank::Viewer,
     }
 }
 

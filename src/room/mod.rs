@@ -140,6 +140,9 @@ pub struct Room {
     moderation: ModState,
     /// Contract §7: settings, terms, the moderator list, shadow bans, warnings, pin, held.
     modes: modes::Modes,
+    /// §7: members of other nodes who rank above viewers, by node, as their
+    /// last presence said (user → rank), with when it said so.
+    ranked_elsewhere: std::collections::HashMap<String, (Instant, Vec<(String, u8)>)>,
     /// Chat delay: messages acked but not yet published, by id.
     delayed: std::collections::HashMap<String, ChatMessage>,
     /// Held messages whose decision is on its way to the store.
@@ -178,6 +181,7 @@ impl Room {
             numbering_locally: false,
             moderation: ModState::new(cfg.message_quota),
             modes: actions::new_modes(&cfg),
+            ranked_elsewhere: std::collections::HashMap::new(),
             delayed: std::collections::HashMap::new(),
             deciding: std::collections::HashSet::new(),
             api_limiter: RateLimiter::direct(cfg.api_quota),
@@ -277,9 +281,23 @@ impl Room {
                 bridge.do_send(bridge::LocalCount {
                     room: act.id.clone(),
                     count,
+                    ranks: act.local_ranks(),
                 });
             }
         });
+    }
+
+    /// Tell the cluster our count and ranked members now, out of turn.
+    fn presence_now(&mut self) {
+        if let Some(bridge) = &self.cfg.bridge {
+            let count = self.members.len() as u64;
+            bridge.do_send(bridge::LocalCount {
+                room: self.id.clone(),
+                count,
+                ranks: self.local_ranks(),
+            });
+            self.presence.sent_now(count, Instant::now());
+        }
     }
 
     /// Start the idle timer when the last member left; the registry stops us after it.

@@ -474,7 +474,8 @@ impl Handler<RemoteEvent> for Room {
             ClusterEvent::Reactions { counts } => {
                 self.stats.reactions += self.reactions.add_remote(&counts);
             }
-            ClusterEvent::Presence { count } => {
+            ClusterEvent::Presence { count, ranks } => {
+                self.remote_ranks(&msg.node, ranks);
                 if self.remote.set(msg.node, count, Instant::now()) {
                     self.viewers_changed(ctx);
                 }

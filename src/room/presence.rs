@@ -79,6 +79,12 @@ impl Coalescer {
         )
     }
 
+    /// The value was announced out of turn (a moderator joined, §7).
+    pub fn sent_now(&mut self, value: u64, now: Instant) {
+        self.sent = value;
+        self.last_at = Some(now);
+    }
+
     /// The scheduled moment came: the value to announce, if it is new.
     pub fn fire(&mut self, value: u64, now: Instant) -> Option<u64> {
         self.scheduled = false;

@@ -27,8 +27,13 @@ impl Room {
         ctx: &mut Context<Self>,
     ) {
         let id = conn.id;
+        let ranked = self.conn_rank(&conn).moderates();
         // A second join of the same room by the same connection just answers again.
         self.members.insert(conn);
+        if ranked {
+            // The other nodes must know at once whom a moderator there may not act on.
+            self.presence_now();
+        }
         let viewers = self.viewers();
         let slow_mode = self.moderation.slow_mode();
         let (recovered, missed) = match resumed {

@@ -1297,15 +1297,18 @@ async fn a_message_deleted_during_the_chat_delay_never_reaches_viewers() {
         .await;
     assert!(f["seq"].is_u64());
     let mut late = app.connect("late").await;
-    assert_eq!(ids(&late.join("r").await["recent"]), [next.clone()]);
+    assert_eq!(
+        ids(&late.join("r").await["recent"]),
+        std::slice::from_ref(&next)
+    );
     late.send(json!({"type":"history","room":"r","ref":"h"}))
         .await;
     let h = late.expect_type("history").await;
-    assert_eq!(ids(&h["messages"]), [next.clone()]);
+    assert_eq!(ids(&h["messages"]), std::slice::from_ref(&next));
     eventually(
         "only the later message in the API",
         Duration::from_secs(1),
-        || async { ids(&json!(app.api_messages("r").await)) == [next.clone()] },
+        || async { ids(&json!(app.api_messages("r").await)) == std::slice::from_ref(&next) },
     )
     .await;
 }
@@ -2276,11 +2279,14 @@ async fn removed_during_the_delay_never_goes_out(action: Value) {
         .await;
     assert!(f["seq"].is_u64());
     let mut late = app.connect("late").await;
-    assert_eq!(ids(&late.join("r").await["recent"]), [later.clone()]);
+    assert_eq!(
+        ids(&late.join("r").await["recent"]),
+        std::slice::from_ref(&later)
+    );
     eventually(
         "only cat's message in the API",
         Duration::from_secs(1),
-        || async { ids(&json!(app.api_messages("r").await)) == [later.clone()] },
+        || async { ids(&json!(app.api_messages("r").await)) == std::slice::from_ref(&later) },
     )
     .await;
 }
@@ -2433,13 +2439,12 @@ async fn every_kind_of_moderator_is_protected_from_every_other_and_the_broadcast
     .await;
     let mut mods = [("cid", claim), ("sam", stored), ("rod", role)];
     let names: Vec<&str> = mods.iter().map(|(n, _)| *n).collect();
-    for i in 0..mods.len() {
+    for (who, c) in mods.iter_mut() {
+        let who = *who;
         for target in names.iter().chain(["bea"].iter()) {
-            if *target == mods[i].0 {
+            if *target == who {
                 continue;
             }
-            let who = mods[i].0;
-            let c = &mut mods[i].1;
             let reply = c
                 .act(
                     json!({"type":"timeout","room":"r","user":target,"seconds":60,
@@ -2877,4 +2882,138 @@ async fn a_warning_goes_only_to_the_users_connections_in_that_room() {
         )
         .await;
     assert_eq!(in_r2.say("r2", "fine here", "1").await["type"], "ack");
+}
+
+#[actix_web::test]
+async fn a_held_message_survives_a_restart_and_can_be_approved_after_it() {
+    let app = spawn_app().await;
+    put_terms(&app, "r", json!([{"pattern":"spam*","action":"hold"}])).await;
+    let mut ann = app.connect("ann").await;
+    ann.join("r").await;
+    let id = ann.act(msg("r", "spam before the restart", "h")).await["id"].clone();
+    assert!(id.is_string());
+    ann.close().await;
+    let app = app.restart().await;
+    let (_, queue) = app.api(Method::GET, "/api/rooms/r/held", None).await;
+    assert_eq!(queue["held"][0]["message"]["id"], id, "{queue}");
+    let mut bob = app.connect("bob").await;
+    bob.join("r").await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/rooms/r/held/{}/approve", id.as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let f = bob
+        .expect("the approved message", |f| {
+            f["type"] == "message" && f["id"] == id
+        })
+        .await;
+    assert_eq!(f["text"], "spam before the restart");
+}
+
+#[actix_web::test]
+async fn v1s_slow_mode_route_shows_in_the_v2_settings() {
+    let app = spawn_app().await;
+    let mut ann = app.connect("ann").await;
+    ann.join("r").await;
+    let (status, body) = app
+        .api(
+            Method::PUT,
+            "/api/rooms/r/slow_mode",
+            Some(json!({"seconds":5})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        ann.expect_type("slow_mode").await,
+        json!({"type":"slow_mode","room":"r","seconds":5})
+    );
+    let mut late = app.connect("late").await;
+    assert_eq!(
+        late.join("r").await["settings"],
+        settings_with(json!({"slow_mode":5}))
+    );
+}
+
+#[actix_web::test]
+async fn a_viewers_history_has_neither_shadow_nor_purged_messages() {
+    let app = spawn_app().await;
+    let mut ann = app.connect("ann").await;
+    let mut shade = app.connect("shade").await;
+    let mut troll = app.connect("troll").await;
+    let mut mia = app.connect_mod("mia", &["r"]).await;
+    for c in [&mut ann, &mut shade, &mut troll, &mut mia] {
+        c.join("r").await;
+    }
+    let kept = ann.say("r", "visible", "1").await["id"].clone();
+    mia.acked(json!({"type":"shadow_ban","room":"r","user":"shade","ref":"s"}))
+        .await;
+    let hidden = shade.say("r", "hidden", "2").await["id"].clone();
+    let purged = troll.say("r", "purged", "3").await["id"].clone();
+    mia.acked(json!({"type":"purge","room":"r","user":"troll","ref":"p"}))
+        .await;
+    // Stored (the API has the shadow one, marked).
+    eventually(
+        "the shadow message in the API",
+        Duration::from_secs(1),
+        || async {
+            app.api_messages("r")
+                .await
+                .iter()
+                .any(|m| m["id"] == hidden)
+        },
+    )
+    .await;
+    let mut vic = app.connect("vic").await;
+    vic.join("r").await;
+    vic.send(json!({"type":"history","room":"r","ref":"h"}))
+        .await;
+    let h = vic.expect_type("history").await;
+    let got = ids(&h["messages"]);
+    assert_eq!(got, [kept], "a viewer's history: {h}");
+    assert!(!got.contains(&hidden) && !got.contains(&purged));
+    assert!(!ids(&json!(app.api_messages("r").await)).contains(&purged));
+}
+
+#[actix_web::test]
+async fn held_messages_are_decided_over_rest_by_a_moderators_token_but_not_a_viewers() {
+    let app = spawn_app().await;
+    put_terms(&app, "r", json!([{"pattern":"spam*","action":"hold"}])).await;
+    let mut ann = app.connect("ann").await;
+    ann.join("r").await;
+    let one = ann.act(msg("r", "spam one", "1")).await["id"].clone();
+    let two = ann.act(msg("r", "spam two", "2")).await["id"].clone();
+    let viewer = app.token("vic", &[]);
+    let path = |id: &Value, d: &str| format!("/api/rooms/r/held/{}/{d}", id.as_str().unwrap());
+    let (status, body) = app
+        .request(Method::POST, &path(&one, "approve"), Some(&viewer), None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = app
+        .request(Method::GET, "/api/rooms/r/held", Some(&viewer), None)
+        .await;
+    assert_eq!(status, 403);
+    // A moderator by JWT claim, and one by room-token role.
+    let claim = app.token("mia", &["r"]);
+    let (status, body) = app
+        .request(Method::POST, &path(&one, "approve"), Some(&claim), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let role = app.room_token("rod", "r", &["mod"], None);
+    let (status, body) = app
+        .request(Method::POST, &path(&two, "deny"), Some(&role), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ann.expect_type("denied").await["id"], two);
+    let log = log_with(&app, "r", "deny", |a| a["action"] == "deny").await;
+    assert_eq!(entries(&log, "approve")[0]["by"], "mia", "{log:#?}");
+    assert_eq!(entries(&log, "deny")[0]["by"], "rod", "{log:#?}");
+    // A room-token moderator is no broadcaster: the moderator list is not theirs.
+    let (status, body) = app
+        .request(Method::PUT, "/api/rooms/r/moderators/x", Some(&role), None)
+        .await;
+    assert_eq!(status, 403, "{body}");
 }

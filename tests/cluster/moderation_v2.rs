@@ -12,6 +12,21 @@ fn msg(room: &str, text: &str, reference: &str) -> Value {
     json!({"type":"message","room":room,"text":text,"ref":reference})
 }
 
+/// Wait (within the contract's second) until a joiner on `node` sees
+/// `settings[key] == value`, so a test about something else does not race
+/// the propagation of a change it just made on another node.
+async fn until_setting_on(node: &TestApp, key: &str, value: Value) {
+    eventually(
+        &format!("{key} = {value} on {}", node.settings.node.id),
+        Duration::from_secs(1),
+        || async {
+            let mut probe = node.connect("probe").await;
+            probe.join("r").await["settings"][key] == value
+        },
+    )
+    .await;
+}
+
 #[actix_web::test]
 async fn emote_only_set_on_one_node_refuses_a_viewer_on_another_within_a_second() {
     let redis = RedisServer::start().await;
@@ -176,10 +191,17 @@ async fn a_moderator_added_through_one_nodes_api_acts_on_another_node_at_once() 
     let d = bob.expect_type("deleted").await;
     assert_eq!(d["id"], id);
     assert_eq!(d["by"], "ann");
-    // Every node's API lists her.
+    // Every node's API lists her (within the contract's second).
     for node in &nodes {
-        let (_, list) = node.api(Method::GET, "/api/rooms/r/moderators", None).await;
-        assert_eq!(list["moderators"][0]["user"], "ann", "{list}");
+        eventually(
+            "ann in the moderator list",
+            Duration::from_secs(1),
+            || async {
+                let (_, list) = node.api(Method::GET, "/api/rooms/r/moderators", None).await;
+                list["moderators"][0]["user"] == "ann"
+            },
+        )
+        .await;
     }
 }
 
@@ -319,6 +341,7 @@ async fn chat_delay_gives_a_moderator_on_another_node_the_early_copy_and_its_vie
         )
         .await;
     assert_eq!(status, 200);
+    until_setting_on(&nodes[1], "chat_delay_ms", json!(800)).await;
     let mut ann = nodes[0].connect("ann").await;
     let mut mb = nodes[1].connect_mod("mb", &["r"]).await;
     let mut vb = nodes[1].connect("vb").await;
@@ -481,7 +504,7 @@ async fn clear_pin_and_private_set_on_one_node_reach_the_room_on_another() {
     assert_eq!(joined["settings"]["private"], true, "{joined}");
     assert_eq!(
         ids_of(&joined["recent"]),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "cleared, then one: {joined}"
     );
     assert_eq!(joined["pinned"]["message"]["id"], id, "{joined}");
@@ -559,7 +582,7 @@ async fn a_joiner_on_a_node_whose_room_starts_after_a_clear_elsewhere_gets_the_l
     assert_eq!(joined["seq"], 2, "{joined}");
     assert_eq!(
         ids_of(&joined["recent"]),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "recent after the clear: {joined}"
     );
     // And a second joiner there (the room now running on node-1) agrees.
@@ -694,6 +717,7 @@ async fn unique_chat_refuses_a_repeat_of_a_message_sent_on_another_node() {
         )
         .await;
     assert_eq!(status, 200);
+    until_setting_on(&nodes[1], "unique_chat", json!(true)).await;
     let mut ann = nodes[0].connect("ann").await;
     let mut bob = nodes[1].connect("bob").await;
     ann.join("r").await;
@@ -798,11 +822,16 @@ async fn a_message_held_on_one_node_is_approved_over_another_nodes_api() {
     ann.join("r").await;
     vb.join("r").await;
     let id = ann.act(msg("r", "spam", "h")).await["id"].clone();
-    let (_, queue) = nodes[1].api(Method::GET, "/api/rooms/r/held", None).await;
-    assert_eq!(
-        queue["held"][0]["message"]["id"], id,
-        "node-1 lists it: {queue}"
-    );
+    // Node-1's API lists it (stored within the contract's second).
+    eventually(
+        "the held message on node-1's API",
+        Duration::from_secs(1),
+        || async {
+            let (_, queue) = nodes[1].api(Method::GET, "/api/rooms/r/held", None).await;
+            queue["held"][0]["message"]["id"] == id
+        },
+    )
+    .await;
     let (status, body) = nodes[1]
         .api(
             Method::POST,
@@ -839,9 +868,14 @@ async fn an_unanswered_held_message_expires_once_in_a_cluster() {
         c.join("r").await;
     }
     let id = ann.act(msg("r", "spam", "h")).await["id"].clone();
-    for c in [&mut ann, &mut ann_b] {
+    let sent = Instant::now();
+    for (node, c) in [("node-0", &mut ann), ("node-1", &mut ann_b)] {
         let denied = c
-            .expect_within("denied", Duration::from_secs(3), |f| f["type"] == "denied")
+            .expect_within(
+                &format!("denied on {node} ({:?} after the hold)", sent.elapsed()),
+                Duration::from_secs(3),
+                |f| f["type"] == "denied",
+            )
             .await;
         assert_eq!(denied, json!({"type":"denied","room":"r","id":id}));
         c.assert_none_before_pong("a second denied", |f| f["type"] == "denied")
@@ -852,8 +886,11 @@ async fn an_unanswered_held_message_expires_once_in_a_cluster() {
         .await;
     assert_eq!(reply["code"], "bad_request", "expired everywhere: {reply}");
     for node in &nodes {
-        let (_, queue) = node.api(Method::GET, "/api/rooms/r/held", None).await;
-        assert_eq!(queue["held"], json!([]), "{queue}");
+        eventually("an empty held queue", Duration::from_secs(1), || async {
+            let (_, queue) = node.api(Method::GET, "/api/rooms/r/held", None).await;
+            queue["held"] == json!([])
+        })
+        .await;
     }
 }
 
@@ -869,6 +906,7 @@ async fn a_message_deleted_from_another_node_during_the_chat_delay_goes_out_nowh
         )
         .await;
     assert_eq!(status, 200);
+    until_setting_on(&nodes[1], "chat_delay_ms", json!(1000)).await;
     let mut ann = nodes[0].connect("ann").await;
     let mut va = nodes[0].connect("va").await;
     let mut vb = nodes[1].connect("vb").await;
@@ -959,6 +997,7 @@ async fn a_ban_from_another_node_during_the_chat_delay_keeps_the_message_from_go
         )
         .await;
     assert_eq!(status, 200);
+    until_setting_on(&nodes[1], "chat_delay_ms", json!(1000)).await;
     let mut troll = nodes[0].connect("troll").await;
     let mut cat = nodes[0].connect("cat").await;
     let mut va = nodes[0].connect("va").await;
@@ -986,7 +1025,10 @@ async fn a_ban_from_another_node_during_the_chat_delay_keeps_the_message_from_go
     }
     for node in &nodes {
         let mut late = node.connect("late").await;
-        assert_eq!(ids_of(&late.join("r").await["recent"]), [later.clone()]);
+        assert_eq!(
+            ids_of(&late.join("r").await["recent"]),
+            std::slice::from_ref(&later)
+        );
     }
 }
 

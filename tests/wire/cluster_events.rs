@@ -113,7 +113,10 @@ fn a_reaction_window() {
 #[test]
 fn a_presence_count() {
     round_trip(
-        ClusterEvent::Presence { count: 7 },
+        ClusterEvent::Presence {
+            count: 7,
+            ranks: Vec::new(),
+        },
         r#"{"node":"pod-a","event":{"presence":{"count":7}}}"#,
     );
 }
@@ -122,5 +125,8 @@ fn a_presence_count() {
 fn an_older_or_newer_node_may_add_fields_we_ignore() {
     let json = r#"{"node":"pod-b","v":2,"event":{"presence":{"count":7,"extra":true}}}"#;
     let read: Envelope = serde_json::from_str(json).unwrap();
-    assert!(matches!(read.event, ClusterEvent::Presence { count: 7 }));
+    assert!(matches!(
+        read.event,
+        ClusterEvent::Presence { count: 7, .. }
+    ));
 }
