@@ -135,6 +135,11 @@ pub struct Room {
     seq: sequence::Sequence,
     /// In a cluster: this node's messages waiting for their number from Redis.
     pending_own: std::collections::HashMap<String, Arc<ChatMessage>>,
+    /// In a cluster: this node's messages acked but not yet delivered here
+    /// (a resume waits for them: they belong in its `recent`, contract §5).
+    undelivered: std::collections::HashSet<String>,
+    /// Resuming joins waiting for `undelivered` to empty.
+    deferred: Vec<msg::Join>,
     /// Redis could not number messages: this node numbers them for now.
     numbering_locally: bool,
     moderation: ModState,
@@ -178,6 +183,8 @@ impl Room {
             ids: ulid::Generator::new(),
             seq: sequence::Sequence::new(sequence::Sequence::fresh_epoch(), 0),
             pending_own: std::collections::HashMap::new(),
+            undelivered: std::collections::HashSet::new(),
+            deferred: Vec::new(),
             numbering_locally: false,
             moderation: ModState::new(cfg.message_quota),
             modes: actions::new_modes(&cfg),
@@ -418,6 +425,7 @@ impl Room {
             // stores it once its number is known, see `Sequenced`).
             let msg = Arc::new(msg);
             self.pending_own.insert(msg.id.clone(), msg.clone());
+            self.undelivered.insert(msg.id.clone());
             bridge.do_send(bridge::PublishMessage {
                 room: self.id.clone(),
                 msg: (*msg).clone(),
@@ -437,6 +445,13 @@ impl Room {
     /// A message accepted here or on another node: to every member, and into `recent`.
     fn deliver(&mut self, msg: Arc<ChatMessage>) {
         self.stats.messages += 1;
+        if self.undelivered.remove(&msg.id)
+            && self.undelivered.is_empty()
+            && !self.deferred.is_empty()
+            && let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade)
+        {
+            me.do_send(resume::ResumeDeferred);
+        }
         self.modes.remember(&msg.text, Instant::now());
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);

@@ -102,6 +102,18 @@ impl Handler<Join> for Room {
             return;
         }
         match since {
+            // Messages this node acked but has not delivered yet belong in the
+            // resume's `recent`: wait for them (at most a second).
+            Some(since) if !self.undelivered.is_empty() => {
+                self.deferred.push(Join {
+                    conn,
+                    since: Some(since),
+                    reference,
+                });
+                ctx.run_later(super::resume::DEFER_AT_MOST, |act, ctx| {
+                    act.resume_deferred(ctx)
+                });
+            }
             Some(since) => self.resume(conn, since, reference, ctx),
             None => self.admit(conn, None, ctx),
         }

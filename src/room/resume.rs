@@ -193,15 +193,47 @@ fn complete(
     })
 }
 
+/// The longest a resuming join waits for this node's own messages to come
+/// back numbered (Redis is slow or lost one: the resume then goes ahead).
+pub(super) const DEFER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// This node's acked messages are all delivered: resume the joins that waited.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct ResumeDeferred;
+
+impl Handler<ResumeDeferred> for Room {
+    type Result = ();
+    fn handle(&mut self, _: ResumeDeferred, ctx: &mut Context<Self>) {
+        self.resume_deferred(ctx);
+    }
+}
+
+impl Room {
+    /// Resume every join that waited (once: later calls find none).
+    pub(super) fn resume_deferred(&mut self, ctx: &mut Context<Self>) {
+        for join in std::mem::take(&mut self.deferred) {
+            if let Some(since) = join.since {
+                self.resume(join.conn, since, join.reference, ctx);
+            }
+        }
+    }
+}
+
 /// This node's message got its number from Redis: store it with it. Without
 /// one (Redis failed), the room numbers it itself under an epoch of its own,
 /// delivers and stores it; resuming clients then start over (recovered: false).
 impl Handler<Sequenced> for Room {
     type Result = ();
-    fn handle(&mut self, msg: Sequenced, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Sequenced, ctx: &mut Context<Self>) {
         let Some(own) = self.pending_own.remove(&msg.id) else {
             return;
         };
+        // Should its copy from the channel never come, joins stop waiting for it.
+        let id = msg.id.clone();
+        ctx.run_later(DEFER_AT_MOST, move |act, _| {
+            act.undelivered.remove(&id);
+        });
         let mut own = (*own).clone();
         match msg.position {
             Some((seq, epoch)) => {
