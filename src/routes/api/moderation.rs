@@ -48,17 +48,27 @@ pub struct UserBody {
     reason: Option<String>,
 }
 
+/// An action on one user with an optional reason: 201 `{"id"}`.
+async fn on_user(
+    caller: RoomModerator,
+    state: &AppState,
+    body: UserBody,
+    action: fn(UserId, Option<String>) -> ModAction,
+) -> Result<HttpResponse, ApiError> {
+    let user = UserId::parse(body.user)?;
+    Ok(created(
+        act(state, caller, action(user, body.reason)).await?,
+    ))
+}
+
 /// `POST /api/rooms/{room}/shadow_bans` `{"user","reason"}`: 201 `{"id"}`.
 pub async fn shadow_ban(
     caller: RoomModerator,
     state: web::Data<AppState>,
     body: web::Json<UserBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let UserBody { user, reason } = body.into_inner();
-    let user = UserId::parse(user)?;
-    Ok(created(
-        act(&state, caller, ModAction::ShadowBan { user, reason }).await?,
-    ))
+    let make = |user, reason| ModAction::ShadowBan { user, reason };
+    on_user(caller, &state, body.into_inner(), make).await
 }
 
 /// `POST /api/rooms/{room}/warnings` `{"user","reason"}`: 201 `{"id"}`.
@@ -67,11 +77,8 @@ pub async fn warn(
     state: web::Data<AppState>,
     body: web::Json<UserBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let UserBody { user, reason } = body.into_inner();
-    let user = UserId::parse(user)?;
-    Ok(created(
-        act(&state, caller, ModAction::Warn { user, reason }).await?,
-    ))
+    let make = |user, reason| ModAction::Warn { user, reason };
+    on_user(caller, &state, body.into_inner(), make).await
 }
 
 /// `POST /api/rooms/{room}/purges` `{"user","reason"}`: 201 `{"id"}`.
@@ -80,11 +87,8 @@ pub async fn purge(
     state: web::Data<AppState>,
     body: web::Json<UserBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let UserBody { user, reason } = body.into_inner();
-    let user = UserId::parse(user)?;
-    Ok(created(
-        act(&state, caller, ModAction::Purge { user, reason }).await?,
-    ))
+    let make = |user, reason| ModAction::Purge { user, reason };
+    on_user(caller, &state, body.into_inner(), make).await
 }
 
 /// `POST /api/rooms/{room}/clear`: 201 `{"id"}`.
