@@ -62,7 +62,7 @@ impl Room {
             slow_mode,
             epoch,
             seq,
-            platform: _,
+            platform,
             moderation: v2,
         } = snapshot;
         // §7: a clear hides what came before it from `recent` (history keeps it).
@@ -71,6 +71,7 @@ impl Room {
             None => recent,
         };
         self.modes.load(v2, slow_mode);
+        self.load_platform(platform);
         if with_recent {
             self.recent.replace(recent);
             // The sequence continues where it stopped. A room with no epoch yet
@@ -184,6 +185,8 @@ impl Room {
                     act.seq.reset(epoch, seq);
                 }
             }
+            // Subscribed by now: §8 state written from here on arrives on the channel.
+            act.read_platform(ctx);
         }));
         // What another node changed just before this room subscribed may not
         // have been stored when the room loaded (writes are batched): look

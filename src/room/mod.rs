@@ -23,6 +23,7 @@ pub mod moderate;
 pub mod moderation;
 pub mod modes;
 pub mod msg;
+mod platform;
 pub mod presence;
 pub mod reactions;
 pub mod recent;
@@ -60,6 +61,7 @@ pub use msg::{
     Info, Join, Leave, Post, PostAs, PublishEvent, React, Refresh, RoomHooks, RoomIdle, RoomInfo,
     RoomViewers, TryStop, Typing, WatchViewers,
 };
+pub use platform::{GetState, SetState};
 use presence::{Coalescer, RemoteCounts};
 use reactions::Reactions;
 use recent::Recent;
@@ -158,6 +160,8 @@ pub struct Room {
     stats: PeriodStats,
     /// Server-Sent-Events streams of the viewer count.
     watchers: Vec<mpsc::Sender<u64>>,
+    /// Contract §8: the room's state keys, versioned.
+    state: state::RoomState,
     /// Our own address, to tell ourselves about members removed by a ban.
     me: Option<WeakAddr<Room>>,
     span: tracing::Span,
@@ -189,6 +193,7 @@ impl Room {
             loaded: false,
             stats: PeriodStats::default(),
             watchers: Vec::new(),
+            state: state::RoomState::default(),
             me: None,
             span,
             id,

@@ -468,8 +468,7 @@ impl Handler<RemoteEvent> for Room {
                 self.modes.set_pin(pin);
             }
             ClusterEvent::Acknowledged { user } => self.acknowledged(&user, false),
-            // Contract §8's cluster events are not handled by rooms yet.
-            ClusterEvent::Platform(_) => {}
+            ClusterEvent::Platform(event) => self.platform_event(event),
             ClusterEvent::Event { name, data } => self.deliver_event(&name, &data),
             ClusterEvent::Reactions { counts } => {
                 self.stats.reactions += self.reactions.add_remote(&counts);

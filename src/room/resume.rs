@@ -38,6 +38,7 @@ impl Room {
         let missed = missed.map(|m| protocol::encode_message_list(m.iter()));
         let settings = self.settings();
         let pinned = self.modes.pin(protocol::now_ms()).cloned();
+        let state = self.state.joined();
         let frame = protocol::encode(&ServerFrame::Joined {
             room: &self.id,
             viewers,
@@ -49,7 +50,7 @@ impl Room {
             seq: self.seq.last(),
             epoch: self.seq.epoch(),
             recovered,
-            state: None,
+            state,
             stream: None,
             settings: &settings,
             pinned: pinned.as_ref().map(|p| protocol::moderation::PinView {

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod moderation;
 pub mod moderators;
 pub mod rooms;
+pub mod state;
 pub mod tokens;
 
 use actix::dev::ToEnvelope;
@@ -64,6 +65,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{room}/users/{user}", web::get().to(moderators::card))
             .route("/{room}/events", web::post().to(events::post))
             .route("/{room}/analytics", web::get().to(analytics::range))
+            // Contract §8.
+            .route("/{room}/state", web::get().to(state::get))
+            .route("/{room}/state/{key}", web::put().to(state::put))
+            .route("/{room}/state/{key}", web::delete().to(state::delete))
             .route(
                 "/{room}/viewers/stream",
                 web::get().to(rooms::viewers_stream),
