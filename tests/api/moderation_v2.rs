@@ -1297,11 +1297,14 @@ async fn a_message_deleted_during_the_chat_delay_never_reaches_viewers() {
         .await;
     assert!(f["seq"].is_u64());
     let mut late = app.connect("late").await;
-    assert_eq!(ids(&late.join("r").await["recent"]), [next.clone()]);
+    assert_eq!(
+        ids(&late.join("r").await["recent"]),
+        std::slice::from_ref(&next)
+    );
     late.send(json!({"type":"history","room":"r","ref":"h"}))
         .await;
     let h = late.expect_type("history").await;
-    assert_eq!(ids(&h["messages"]), [next.clone()]);
+    assert_eq!(ids(&h["messages"]), std::slice::from_ref(&next));
     eventually(
         "only the later message in the API",
         Duration::from_secs(1),
@@ -2276,7 +2279,10 @@ async fn removed_during_the_delay_never_goes_out(action: Value) {
         .await;
     assert!(f["seq"].is_u64());
     let mut late = app.connect("late").await;
-    assert_eq!(ids(&late.join("r").await["recent"]), [later.clone()]);
+    assert_eq!(
+        ids(&late.join("r").await["recent"]),
+        std::slice::from_ref(&later)
+    );
     eventually(
         "only cat's message in the API",
         Duration::from_secs(1),
@@ -2433,13 +2439,12 @@ async fn every_kind_of_moderator_is_protected_from_every_other_and_the_broadcast
     .await;
     let mut mods = [("cid", claim), ("sam", stored), ("rod", role)];
     let names: Vec<&str> = mods.iter().map(|(n, _)| *n).collect();
-    for i in 0..mods.len() {
+    for (who, c) in mods.iter_mut() {
+        let who = *who;
         for target in names.iter().chain(["bea"].iter()) {
-            if *target == mods[i].0 {
+            if *target == who {
                 continue;
             }
-            let who = mods[i].0;
-            let c = &mut mods[i].1;
             let reply = c
                 .act(
                     json!({"type":"timeout","room":"r","user":target,"seconds":60,

@@ -481,7 +481,7 @@ async fn clear_pin_and_private_set_on_one_node_reach_the_room_on_another() {
     assert_eq!(joined["settings"]["private"], true, "{joined}");
     assert_eq!(
         ids_of(&joined["recent"]),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "cleared, then one: {joined}"
     );
     assert_eq!(joined["pinned"]["message"]["id"], id, "{joined}");
@@ -559,7 +559,7 @@ async fn a_joiner_on_a_node_whose_room_starts_after_a_clear_elsewhere_gets_the_l
     assert_eq!(joined["seq"], 2, "{joined}");
     assert_eq!(
         ids_of(&joined["recent"]),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "recent after the clear: {joined}"
     );
     // And a second joiner there (the room now running on node-1) agrees.
@@ -986,7 +986,10 @@ async fn a_ban_from_another_node_during_the_chat_delay_keeps_the_message_from_go
     }
     for node in &nodes {
         let mut late = node.connect("late").await;
-        assert_eq!(ids_of(&late.join("r").await["recent"]), [later.clone()]);
+        assert_eq!(
+            ids_of(&late.join("r").await["recent"]),
+            std::slice::from_ref(&later)
+        );
     }
 }
 
