@@ -153,6 +153,8 @@ impl Application {
             webhooks: webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient)),
             automod_terms: automod_terms(&settings.automod)?,
             hold: Duration::from_secs(settings.automod.hold_s.max(1)),
+            milestones: crate::room::stream::milestones(&settings.rooms.viewer_milestones).into(),
+            stats_interval: Duration::from_secs(settings.rooms.stats_interval_s.max(1)),
         };
         let registry = Registry::new(room_cfg, settings.limits.rooms_per_node).start();
 

@@ -71,7 +71,7 @@ impl Room {
             None => recent,
         };
         self.modes.load(v2, slow_mode);
-        self.load_platform(platform);
+        self.load_platform(platform, with_recent);
         if with_recent {
             self.recent.replace(recent);
             // The sequence continues where it stopped. A room with no epoch yet
@@ -162,6 +162,7 @@ impl Room {
         });
         // §7: held messages nobody answered in time are denied.
         ctx.run_interval(Duration::from_secs(1), |act, ctx| act.expire_held(ctx));
+        self.start_live_timers(ctx);
     }
 
     /// In a cluster: subscribe to the room's channel and learn the other

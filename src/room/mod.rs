@@ -18,6 +18,7 @@ pub mod analytics;
 pub mod automod;
 mod held;
 mod life;
+mod live;
 pub mod members;
 pub mod moderate;
 pub mod moderation;
@@ -51,6 +52,7 @@ use crate::protocol::{self, ChatMessage, ErrorCode, Refusal, RoomId, ServerFrame
 use crate::store::{self, Store, Write};
 
 use analytics::PeriodStats;
+pub use live::{EndLive, GoLive, LiveView};
 pub use members::{Conn, ConnId, Detached, Members};
 pub use moderate::{
     Acknowledge, Authorize, Caller, HeldList, IsDelayed, Moderate, Moderators, RoomTerms,
@@ -99,6 +101,10 @@ pub struct RoomConfig {
     pub automod_terms: Arc<[protocol::moderation::Term]>,
     /// Contract §7: how long a held message waits for a moderator (`automod.hold_s`).
     pub hold: Duration,
+    /// Contract §8: `rooms.viewer_milestones`, in order, without repeats.
+    pub milestones: Arc<[u64]>,
+    /// Contract §8: how often moderators get `stats` (`rooms.stats_interval_s`).
+    pub stats_interval: Duration,
 }
 
 impl RoomConfig {
@@ -162,6 +168,12 @@ pub struct Room {
     watchers: Vec<mpsc::Sender<u64>>,
     /// Contract §8: the room's state keys, versioned.
     state: state::RoomState,
+    /// Contract §8: the live stream, if one is.
+    live: Option<stream::LiveStream>,
+    /// Messages and reactions since the room started (every node's), for `stats`.
+    totals: (u64, u64),
+    /// Samples of `totals` for the per-minute figures.
+    rate: stream::RateWindow,
     /// Our own address, to tell ourselves about members removed by a ban.
     me: Option<WeakAddr<Room>>,
     span: tracing::Span,
@@ -194,6 +206,9 @@ impl Room {
             stats: PeriodStats::default(),
             watchers: Vec::new(),
             state: state::RoomState::default(),
+            live: None,
+            totals: (0, 0),
+            rate: stream::RateWindow::default(),
             me: None,
             span,
             id,
@@ -240,6 +255,7 @@ impl Room {
     /// The count changed: broadcast it now, or once the interval since the last one has passed.
     fn viewers_changed(&mut self, ctx: &mut Context<Self>) {
         self.peak = self.peak.max(self.viewers());
+        self.stream_viewers();
         self.presence_changed(ctx);
         self.stats.observe(protocol::now_ms(), self.viewers());
         let Some(wait) = self.viewers.schedule(Instant::now()) else {
@@ -424,6 +440,7 @@ impl Room {
     /// A message accepted here or on another node: to every member, and into `recent`.
     fn deliver(&mut self, msg: Arc<ChatMessage>) {
         self.stats.messages += 1;
+        self.totals.0 += 1;
         self.modes.remember(&msg.text, Instant::now());
         let frame = protocol::encode(&ServerFrame::Message(&msg));
         self.broadcast(&frame);

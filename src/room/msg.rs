@@ -284,6 +284,8 @@ impl Handler<React> for Room {
         }
         if self.reactions.add_local(msg.emoji) {
             self.stats.reactions += 1;
+            self.totals.1 += 1;
+            self.stream_reacted();
             metrics::inc(&METRICS.reactions);
         }
     }
@@ -471,7 +473,9 @@ impl Handler<RemoteEvent> for Room {
             ClusterEvent::Platform(event) => self.platform_event(event),
             ClusterEvent::Event { name, data } => self.deliver_event(&name, &data),
             ClusterEvent::Reactions { counts } => {
-                self.stats.reactions += self.reactions.add_remote(&counts);
+                let added = self.reactions.add_remote(&counts);
+                self.stats.reactions += added;
+                self.totals.1 += added;
             }
             ClusterEvent::Presence { count } => {
                 if self.remote.set(msg.node, count, Instant::now()) {

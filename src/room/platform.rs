@@ -171,9 +171,16 @@ impl Room {
     }
 
     /// The state as stored, at start or on a resync: taken if newer.
-    pub(super) fn load_platform(&mut self, snap: crate::store::platform::PlatformSnapshot) {
+    pub(super) fn load_platform(
+        &mut self,
+        snap: crate::store::platform::PlatformSnapshot,
+        at_start: bool,
+    ) {
         self.state
             .replace(RoomState::from_stored(snap.state, snap.version));
+        if at_start {
+            self.load_stream(snap.stream);
+        }
     }
 
     /// In a cluster, once subscribed: read the room's state from Redis
@@ -185,13 +192,14 @@ impl Room {
         let read = bridge.send(ReadPlatform {
             room: self.id.clone(),
             state_seed: self.state.in_use().then(|| self.state_seed()),
-            stream_seed: None,
+            stream_seed: self.stream_seed(),
         });
         ctx.wait(read.into_actor(self).map(|res, act, _| match res {
             Ok(Ok(online)) => {
                 if let Some((entries, version)) = online.state {
                     act.state.replace(RoomState::from_stored(entries, version));
                 }
+                act.online_stream(online.stream);
             }
             Ok(Err(err)) => {
                 tracing::warn!(parent: &act.span, error = %err, "could not read the room's state from redis; using the stored copy");
@@ -204,10 +212,10 @@ impl Room {
     pub(super) fn platform_event(&mut self, event: PlatformEvent) {
         match event {
             PlatformEvent::State { key, data, version } => self.apply_state(&key, data, version),
+            PlatformEvent::Stream(event) => self.remote_stream(event),
+            PlatformEvent::Milestone { stream, value } => self.remote_milestone(&stream, value),
             // Not wired yet (see docs/protocol.md §8).
-            PlatformEvent::Stream(_)
-            | PlatformEvent::Milestone { .. }
-            | PlatformEvent::Typing { .. }
+            PlatformEvent::Typing { .. }
             | PlatformEvent::Vacated { .. }
             | PlatformEvent::Notify { .. } => {}
         }

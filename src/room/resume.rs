@@ -27,6 +27,7 @@ impl Room {
         ctx: &mut Context<Self>,
     ) {
         let id = conn.id;
+        self.stream_saw(&conn.user.id);
         // A second join of the same room by the same connection just answers again.
         self.members.insert(conn);
         let viewers = self.viewers();
@@ -51,7 +52,7 @@ impl Room {
             epoch: self.seq.epoch(),
             recovered,
             state,
-            stream: None,
+            stream: Room::joined_stream(&self.live),
             settings: &settings,
             pinned: pinned.as_ref().map(|p| protocol::moderation::PinView {
                 message: protocol::moderation::MessageFrame::plain(&p.message),

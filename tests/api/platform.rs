@@ -1,5 +1,6 @@
 //! Contract §8 on one node: room state (set, deleted, delivered on join,
-//! checked, kept across a restart).
+//! checked, kept across a restart) and a stream's life (live, milestones,
+//! moderators' stats, its summary).
 
 use awc::http::Method;
 use serde_json::json;
@@ -135,4 +136,100 @@ async fn room_state_survives_a_restart() {
         .await;
     assert_eq!(status, 204);
     assert_eq!(ann.expect_type("state").await["data"], json!({"sku":"C"}));
+}
+
+#[actix_web::test]
+async fn a_stream_goes_live_counts_its_viewers_and_ends_with_its_summary() {
+    let app = spawn_app_with(|s| {
+        s.rooms.viewer_milestones = vec![2, 3, 1000];
+        s.rooms.stats_interval_s = 1;
+    })
+    .await;
+    let mut mia = app.connect_mod("mia", &["show"]).await;
+    let mut bob = app.connect("bob").await;
+    mia.join("show").await;
+    bob.join("show").await;
+    let (status, live) = app
+        .api(
+            Method::POST,
+            "/api/rooms/show/live",
+            Some(json!({"title":"Big\tsale"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(
+        (live["status"].as_str(), live["title"].as_str()),
+        (Some("live"), Some("Big sale"))
+    );
+    for c in [&mut mia, &mut bob] {
+        let f = c.expect_type("stream").await;
+        assert_eq!(
+            f,
+            json!({"type":"stream","room":"show","status":"live","title":"Big sale","started_at":live["started_at"]})
+        );
+        // Two viewers at the start: the milestone of 2 at once.
+        let m = c.expect_type("milestone").await;
+        assert_eq!(
+            m,
+            json!({"type":"milestone","room":"show","kind":"viewers","value":2})
+        );
+    }
+    // Going live again answers the live stream and announces nothing.
+    let (status, again) = app
+        .api(
+            Method::POST,
+            "/api/rooms/show/live",
+            Some(json!({"title":"other"})),
+        )
+        .await;
+    assert_eq!((status, &again["id"]), (200, &live["id"]));
+
+    let mut cat = app.connect("cat").await;
+    let joined = cat.join("show").await;
+    assert_eq!(
+        joined["stream"],
+        json!({"status":"live","title":"Big sale","started_at":live["started_at"]})
+    );
+    let m = bob.expect_type("milestone").await;
+    assert_eq!(m["value"], 3);
+    assert_eq!(cat.say("show", "hello", "c1").await["type"], "ack");
+    bob.send(json!({"type":"reaction","room":"show","emoji":"heart"}))
+        .await;
+    // cat leaves and comes back: still one viewer.
+    cat.send(json!({"type":"leave","room":"show"})).await;
+    cat.expect_type("left").await;
+    cat.join("show").await;
+
+    // Moderators get stats; viewers do not.
+    let stats = mia
+        .expect("stats with the reaction", |f| {
+            f["type"] == "stats" && f["reactions_per_min"] == 1
+        })
+        .await;
+    assert_eq!(stats["unique_viewers"], 3, "{stats}");
+    assert_eq!(stats["messages_per_min"], 1, "{stats}");
+    assert_eq!(stats["viewers"], 3, "{stats}");
+
+    let (status, ended) = app.api(Method::DELETE, "/api/rooms/show/live", None).await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["status"], "ended");
+    let summary = &ended["summary"];
+    assert_eq!(summary["unique_viewers"], 3, "{ended}");
+    assert_eq!(summary["peak"], 3, "{ended}");
+    assert_eq!(summary["messages"], 1, "{ended}");
+    assert_eq!(summary["reactions"], 1, "{ended}");
+    assert!(summary["duration_s"].is_u64(), "{ended}");
+    // Stats went out at least once (mia had them): never to a viewer.
+    let f = bob
+        .expect_without(
+            "the end",
+            |f| f["type"] == "stream",
+            |f| f["type"] == "stats",
+        )
+        .await;
+    assert_eq!(f, ended);
+    let (status, _) = app.api(Method::DELETE, "/api/rooms/show/live", None).await;
+    assert_eq!(status, 404, "nothing live");
+    let mut dan = app.connect_anon().await;
+    assert!(dan.join("show").await.get("stream").is_none());
 }

@@ -76,3 +76,96 @@ async fn a_room_starting_on_another_node_has_the_latest_state_at_once() {
     assert_eq!(status, 204);
     assert_eq!(ann.expect_type("state").await["data"], json!({"sku":"C"}));
 }
+
+#[actix_web::test]
+async fn a_stream_is_cluster_wide_from_start_to_summary() {
+    let redis = RedisServer::start().await;
+    let nodes = spawn_cluster_with(2, &redis, |s| {
+        s.rooms.viewer_milestones = vec![2, 3];
+        s.rooms.stats_interval_s = 1;
+    })
+    .await;
+    let mut mia = nodes[0].connect_mod("mia", &["show"]).await;
+    let mut bob = nodes[1].connect("bob").await;
+    mia.join("show").await;
+    bob.join("show").await;
+    for c in [&mut mia, &mut bob] {
+        c.expect("viewers 2", |f| f["type"] == "viewers" && f["count"] == 2)
+            .await;
+    }
+    let (status, live) = nodes[1]
+        .api(
+            Method::POST,
+            "/api/rooms/show/live",
+            Some(json!({"title":"Sale"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{live}");
+    for c in [&mut mia, &mut bob] {
+        let f = c.expect_type("stream").await;
+        assert_eq!(
+            (f["status"].as_str(), f["title"].as_str()),
+            (Some("live"), Some("Sale"))
+        );
+        let m = c.expect_type("milestone").await;
+        assert_eq!(m["value"], 2, "{m}");
+    }
+    // Going live on the other node answers the same stream.
+    let (status, again) = nodes[0]
+        .api(
+            Method::POST,
+            "/api/rooms/show/live",
+            Some(json!({"title":"x"})),
+        )
+        .await;
+    assert_eq!((status, &again["id"]), (200, &live["id"]));
+    let mut cat = nodes[0].connect("cat").await;
+    assert_eq!(cat.join("show").await["stream"]["title"], "Sale");
+    for c in [&mut mia, &mut bob] {
+        // Once each, whichever node Redis let announce it.
+        let m = c
+            .expect_without(
+                "milestone 3",
+                |f| f["type"] == "milestone" && f["value"] == 3,
+                |f| f["type"] == "milestone" && f["value"] == 2,
+            )
+            .await;
+        assert_eq!(m["kind"], "viewers");
+    }
+    assert_eq!(cat.say("show", "hello", "c1").await["type"], "ack");
+    cat.send(json!({"type":"reaction","room":"show","emoji":"heart"}))
+        .await;
+    // The moderator's stats count the distinct viewers cluster-wide.
+    let stats = mia
+        .expect("stats with three viewers", |f| {
+            f["type"] == "stats" && f["unique_viewers"] == 3
+        })
+        .await;
+    assert_eq!(stats["viewers"], 3, "{stats}");
+
+    let (status, ended) = nodes[0]
+        .api(Method::DELETE, "/api/rooms/show/live", None)
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    let summary = &ended["summary"];
+    assert_eq!(summary["unique_viewers"], 3, "{ended}");
+    assert_eq!(summary["peak"], 3, "{ended}");
+    assert_eq!(summary["messages"], 1, "{ended}");
+    assert_eq!(summary["reactions"], 1, "{ended}");
+    for c in [&mut mia, &mut bob, &mut cat] {
+        let f = c
+            .expect_without(
+                "the end",
+                |f| f["type"] == "stream",
+                |f| f["type"] == "milestone",
+            )
+            .await;
+        assert_eq!(f, ended);
+    }
+    let (status, _) = nodes[1]
+        .api(Method::DELETE, "/api/rooms/show/live", None)
+        .await;
+    assert_eq!(status, 404, "ended everywhere");
+    let mut late = nodes[1].connect_anon().await;
+    assert!(late.join("show").await.get("stream").is_none());
+}

@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod automod;
 pub mod events;
+pub mod live;
 pub mod messages;
 pub mod moderation;
 pub mod moderators;
@@ -67,6 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{room}/analytics", web::get().to(analytics::range))
             // Contract §8.
             .route("/{room}/state", web::get().to(state::get))
+            .route("/{room}/live", web::post().to(live::start))
+            .route("/{room}/live", web::delete().to(live::end))
             .route("/{room}/state/{key}", web::put().to(state::put))
             .route("/{room}/state/{key}", web::delete().to(state::delete))
             .route(
