@@ -163,6 +163,7 @@ impl Application {
         let (drain_tx, drain_signal) = tokio::sync::watch::channel(false);
         let drain_window = Duration::from_secs(settings.server.drain_s);
         let hub = Hub::default();
+        let users = crate::users::Users::new(bridge.clone()).start();
         let sessions = Arc::new(SessionShared {
             hub: hub.clone(),
             drain_window,
@@ -177,6 +178,7 @@ impl Application {
             anonymous_chat: settings.auth.anonymous_chat,
             reaction_quota: session::reaction_quota(limits.reactions_per_second),
             auth: auth.clone(),
+            users,
         });
         let state = web::Data::new(AppState {
             auth,

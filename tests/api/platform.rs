@@ -233,3 +233,63 @@ async fn a_stream_goes_live_counts_its_viewers_and_ends_with_its_summary() {
     let mut dan = app.connect_anon().await;
     assert!(dan.join("show").await.get("stream").is_none());
 }
+
+#[actix_web::test]
+async fn a_notification_reaches_every_connection_of_its_user_and_presence_counts_them() {
+    let app = spawn_app().await;
+    let mut ann1 = app.connect("ann").await;
+    let mut ann2 = app.connect("ann").await;
+    let mut bob = app.connect("bob").await;
+    ann1.join("a").await;
+    ann2.join("b").await;
+    let want = json!({"online":true,"connections":2,"rooms":["a","b"]});
+    eventually("ann's presence", WAIT, || async {
+        app.api(Method::GET, "/api/users/ann/presence", None).await == (200, want.clone())
+    })
+    .await;
+
+    let note = json!({"name":"order_shipped","data":{"order":7}});
+    let (status, body) = app
+        .api(Method::POST, "/api/users/ann/notify", Some(note))
+        .await;
+    assert_eq!((status, body), (202, json!({"delivered":2})));
+    for c in [&mut ann1, &mut ann2] {
+        let f = c.expect_type("notify").await;
+        assert_eq!(
+            (&f["name"], &f["data"]),
+            (&json!("order_shipped"), &json!({"order":7}))
+        );
+        assert!(f["ts"].is_i64(), "{f}");
+    }
+    bob.assert_none_before_pong("ann's notification", |f| f["type"] == "notify")
+        .await;
+
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/users/nobody/notify",
+            Some(json!({"name":"x"})),
+        )
+        .await;
+    assert_eq!((status, body), (202, json!({"delivered":0})));
+    let (status, body) = app
+        .api(Method::GET, "/api/users/nobody/presence", None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"online":false,"connections":0,"rooms":[]}))
+    );
+    for bad in [json!({"name":""}), json!({"name":"x","data":[1]})] {
+        let (status, _) = app
+            .api(Method::POST, "/api/users/ann/notify", Some(bad.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+
+    ann2.close().await;
+    let want = json!({"online":true,"connections":1,"rooms":["a"]});
+    eventually("ann's presence after a close", WAIT, || async {
+        app.api(Method::GET, "/api/users/ann/presence", None).await == (200, want.clone())
+    })
+    .await;
+}

@@ -169,3 +169,41 @@ async fn a_stream_is_cluster_wide_from_start_to_summary() {
     let mut late = nodes[1].connect_anon().await;
     assert!(late.join("show").await.get("stream").is_none());
 }
+
+#[actix_web::test]
+async fn a_notification_reaches_the_user_on_every_node_and_presence_is_cluster_wide() {
+    let redis = RedisServer::start().await;
+    let nodes = spawn_cluster(2, &redis).await;
+    let mut ann0 = nodes[0].connect("ann").await;
+    let mut ann1 = nodes[1].connect("ann").await;
+    ann0.join("a").await;
+    ann1.join("b").await;
+    let want = json!({"online":true,"connections":2,"rooms":["a","b"]});
+    for node in &nodes {
+        eventually("ann's presence everywhere", WAIT, || async {
+            node.api(Method::GET, "/api/users/ann/presence", None).await == (200, want.clone())
+        })
+        .await;
+    }
+    let (status, body) = nodes[1]
+        .api(
+            Method::POST,
+            "/api/users/ann/notify",
+            Some(json!({"name":"ping","data":{"n":1}})),
+        )
+        .await;
+    assert_eq!((status, body), (202, json!({"delivered":2})));
+    for c in [&mut ann0, &mut ann1] {
+        let f = c.expect_type("notify").await;
+        assert_eq!(f["data"], json!({"n":1}), "{f}");
+    }
+    ann1.close().await;
+    let want = json!({"online":true,"connections":1,"rooms":["a"]});
+    eventually("ann's presence after a close", WAIT, || async {
+        nodes[0]
+            .api(Method::GET, "/api/users/ann/presence", None)
+            .await
+            == (200, want.clone())
+    })
+    .await;
+}

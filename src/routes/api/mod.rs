@@ -14,6 +14,7 @@ pub mod moderators;
 pub mod rooms;
 pub mod state;
 pub mod tokens;
+pub mod users;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
@@ -26,6 +27,9 @@ use crate::room::Room;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/tokens", web::post().to(tokens::mint));
+    // Contract §8: the user channel.
+    cfg.route("/api/users/{user}/notify", web::post().to(users::notify));
+    cfg.route("/api/users/{user}/presence", web::get().to(users::presence));
     cfg.service(
         web::scope("/api/rooms")
             .route("", web::get().to(rooms::list))
