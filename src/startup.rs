@@ -155,6 +155,7 @@ impl Application {
             hold: Duration::from_secs(settings.automod.hold_s.max(1)),
             milestones: crate::room::stream::milestones(&settings.rooms.viewer_milestones).into(),
             stats_interval: Duration::from_secs(settings.rooms.stats_interval_s.max(1)),
+            webhook_messages: settings.webhooks.messages,
         };
         let registry = Registry::new(room_cfg, settings.limits.rooms_per_node).start();
 

@@ -105,6 +105,8 @@ pub struct RoomConfig {
     pub milestones: Arc<[u64]>,
     /// Contract §8: how often moderators get `stats` (`rooms.stats_interval_s`).
     pub stats_interval: Duration,
+    /// Contract §8: send `message.created` for every chat message (`webhooks.messages`).
+    pub webhook_messages: bool,
 }
 
 impl RoomConfig {
@@ -432,6 +434,7 @@ impl Room {
         msg.seq = Some(self.seq.number());
         msg.epoch = Some(self.seq.epoch().into());
         let msg = Arc::new(msg);
+        self.message_created(&msg);
         self.persist(Write::Message(msg.clone()));
         self.deliver(msg.clone());
         msg

@@ -134,6 +134,15 @@ impl Handler<GetState> for Room {
 }
 
 impl Room {
+    /// §8 `message.created` (with `webhooks.messages`), sent by the node
+    /// that accepted the message, once it is numbered.
+    pub(super) fn message_created(&self, msg: &protocol::ChatMessage) {
+        if self.cfg.webhook_messages {
+            let kind = crate::webhooks::kind::MESSAGE_CREATED;
+            self.cfg.webhooks.event(kind, &self.id, msg);
+        }
+    }
+
     /// Store a write this node took, with its version.
     fn persist_state(&self, key: &str, data: Option<&RawValue>, version: i64) {
         let stored: Option<Arc<str>> = data.map(|d| Arc::from(d.get()));

@@ -204,6 +204,7 @@ impl Handler<Sequenced> for Room {
             Some((seq, epoch)) => {
                 own.seq = Some(seq);
                 own.epoch = Some(epoch.into());
+                self.message_created(&own);
                 self.persist(Write::Message(Arc::new(own)));
             }
             None => {
@@ -216,6 +217,7 @@ impl Handler<Sequenced> for Room {
                 own.seq = Some(self.seq.number());
                 own.epoch = Some(self.seq.epoch().into());
                 let own = Arc::new(own);
+                self.message_created(&own);
                 self.persist(Write::Message(own.clone()));
                 self.deliver(own);
             }
