@@ -97,7 +97,7 @@ impl Handler<GoLive> for Room {
             epoch: self.seq.epoch().to_owned(),
         };
         let Some(bridge) = self.cfg.bridge.clone() else {
-            self.stream_started(start, true);
+            self.stream_started(start, true, true);
             let answer = self.live.as_ref().map(view).ok_or_else(unavailable);
             return Box::pin(fut::ready(answer));
         };
@@ -117,13 +117,10 @@ impl Handler<GoLive> for Room {
                 }
                 Err(_) => return Err(unavailable()),
             };
-            let known = act.live.as_ref().is_some_and(|l| l.id == fields.id);
-            if !known {
-                // Ours (announced to everyone), or one another node started
-                // whose event has not come yet (announced when it does).
-                act.stream_started(start_of(&fields), won);
-            }
+            // Ours: announced and stored here, and sent to the other nodes. One
+            // another node started is announced here when its event comes.
             if won {
+                act.stream_started(start_of(&fields), true, true);
                 act.publish_cluster(|| {
                     ClusterEvent::Platform(PlatformEvent::Stream(StreamEvent::Live {
                         id: fields.id.clone(),
@@ -132,7 +129,15 @@ impl Handler<GoLive> for Room {
                     }))
                 });
             }
-            act.live.as_ref().map(view).ok_or_else(unavailable)
+            Ok(match act.live.as_ref().filter(|l| l.id == fields.id) {
+                Some(live) => view(live),
+                None => LiveView {
+                    id: fields.id,
+                    status: StreamStatus::Live,
+                    title: fields.title,
+                    started_at: fields.started_at,
+                },
+            })
         }))
     }
 }
@@ -218,9 +223,9 @@ fn start_record(live: &LiveStream) -> StreamRecord {
 
 impl Room {
     /// A stream went live (here, or on another node): everyone in the room
-    /// now counts as a viewer of it; with `announce` members hear of it and
-    /// (if this node started it) it is stored.
-    fn stream_started(&mut self, start: StreamStart, announce: bool) {
+    /// now counts as a viewer of it; with `announce` members hear of it, with
+    /// `store` (this node started it) it is stored.
+    fn stream_started(&mut self, start: StreamStart, announce: bool, store: bool) {
         let viewers = self.viewers();
         let mut live = LiveStream::new(start, viewers, self.cfg.bridge.is_some());
         for conn in self.members.conns() {
@@ -235,6 +240,8 @@ impl Room {
                 summary: None,
             });
             self.broadcast(&frame);
+        }
+        if store {
             let mut record = start_record(&live);
             record.room = self.id.to_string();
             self.persist(Write::Platform(PlatformWrite::StreamStarted(
@@ -351,7 +358,7 @@ impl Room {
                 start_seq: r.start_seq,
                 epoch: r.epoch.unwrap_or_default(),
             };
-            self.stream_started(start, false);
+            self.stream_started(start, false, false);
         }
     }
 
@@ -362,7 +369,7 @@ impl Room {
             Some(f) if self.live.as_ref().is_none_or(|l| l.id != f.id) => {
                 self.live = None;
                 let reached = f.reached.clone();
-                self.stream_started(start_of(&f), false);
+                self.stream_started(start_of(&f), false, false);
                 if let Some(live) = &mut self.live {
                     for value in reached {
                         live.reached(value);
@@ -406,7 +413,7 @@ impl Room {
                     start_seq: self.seq.last(),
                     epoch: self.seq.epoch().to_owned(),
                 };
-                self.stream_started(start, true);
+                self.stream_started(start, true, false);
             }
             StreamEvent::Ended { id, summary } => {
                 let record = StreamRecord {
@@ -489,7 +496,7 @@ impl Room {
 
     /// The moderators' and broadcaster's `stats` (contract §8).
     fn send_stats(&mut self, ctx: &mut Context<Self>) {
-        if self.members.is_empty() {
+        if !self.members.conns().any(|c| self.conn_rank(c).moderates()) {
             return;
         }
         let now = protocol::now_ms();
