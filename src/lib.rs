@@ -50,4 +50,5 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod users;
 pub mod webhooks;

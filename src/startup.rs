@@ -153,6 +153,9 @@ impl Application {
             webhooks: webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient)),
             automod_terms: automod_terms(&settings.automod)?,
             hold: Duration::from_secs(settings.automod.hold_s.max(1)),
+            milestones: crate::room::stream::milestones(&settings.rooms.viewer_milestones).into(),
+            stats_interval: Duration::from_secs(settings.rooms.stats_interval_s.max(1)),
+            webhook_messages: settings.webhooks.messages,
         };
         let registry = Registry::new(room_cfg, settings.limits.rooms_per_node).start();
 
@@ -161,6 +164,7 @@ impl Application {
         let (drain_tx, drain_signal) = tokio::sync::watch::channel(false);
         let drain_window = Duration::from_secs(settings.server.drain_s);
         let hub = Hub::default();
+        let users = crate::users::Users::new(bridge.clone()).start();
         let sessions = Arc::new(SessionShared {
             hub: hub.clone(),
             drain_window,
@@ -175,6 +179,7 @@ impl Application {
             anonymous_chat: settings.auth.anonymous_chat,
             reaction_quota: session::reaction_quota(limits.reactions_per_second),
             auth: auth.clone(),
+            users,
         });
         let state = web::Data::new(AppState {
             auth,

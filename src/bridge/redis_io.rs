@@ -236,6 +236,10 @@ async fn run_numbered(
 }
 
 async fn run(conn: &mut redis::aio::MultiplexedConnection, pipe: &redis::Pipeline) -> bool {
+    // An empty pipeline is an error to redis-rs, not a no-op.
+    if pipe.cmd_iter().next().is_none() {
+        return true;
+    }
     matches!(
         tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(conn)).await,
         Ok(Ok(()))

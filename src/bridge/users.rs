@@ -186,6 +186,11 @@ if left == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
 return left
 "#;
 
+/// "All of this node's users" for the cleaning script: SPOP's count must be a
+/// positive integer Lua can hold exactly (u64::MAX overflowed and failed the
+/// whole pipeline, and with it every message numbered in the same batch).
+const ALL_USERS: u64 = 1 << 30;
+
 /// Users swept per script call: each call holds Redis for a few milliseconds at most.
 const SWEEP_BATCH: u64 = 500;
 
@@ -229,7 +234,7 @@ impl RedisBridge {
         }
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .add_command(self.clean_cmd(&self.node, None, u64::MAX >> 1))
+            .add_command(self.clean_cmd(&self.node, None, ALL_USERS))
             .ignore();
         for (user, entry) in &self.users {
             self.user_pipe(&mut pipe, user, entry);
@@ -239,7 +244,7 @@ impl RedisBridge {
 
     /// Shutting down: this node's user fields go at once (not after the TTL).
     pub(super) fn users_gone(&self) -> redis::Cmd {
-        self.clean_cmd(&self.node, None, u64::MAX >> 1)
+        self.clean_cmd(&self.node, None, ALL_USERS)
     }
 
     /// Remove the user fields of nodes that are dead (heartbeat past the TTL).

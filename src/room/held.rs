@@ -133,6 +133,15 @@ impl Room {
         });
         self.to_moderators(&frame);
         let expires_at = protocol::now_ms() + self.cfg.hold.as_millis() as i64;
+        self.cfg.webhooks.event(
+            crate::webhooks::kind::MESSAGE_HELD,
+            &self.id,
+            &serde_json::json!({
+                "message": MessageFrame::plain(&msg),
+                "term": term,
+                "expires_at": expires_at,
+            }),
+        );
         let record = HeldRecord {
             msg,
             term,

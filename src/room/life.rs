@@ -62,7 +62,7 @@ impl Room {
             slow_mode,
             epoch,
             seq,
-            platform: _,
+            platform,
             moderation: v2,
         } = snapshot;
         // §7: a clear hides what came before it from `recent` (history keeps it).
@@ -71,6 +71,7 @@ impl Room {
             None => recent,
         };
         self.modes.load(v2, slow_mode);
+        self.load_platform(platform, with_recent);
         if with_recent {
             self.recent.replace(recent);
             // The sequence continues where it stopped. A room with no epoch yet
@@ -161,6 +162,7 @@ impl Room {
         });
         // §7: held messages nobody answered in time are denied.
         ctx.run_interval(Duration::from_secs(1), |act, ctx| act.expire_held(ctx));
+        self.start_live_timers(ctx);
     }
 
     /// In a cluster: subscribe to the room's channel and learn the other
@@ -184,6 +186,8 @@ impl Room {
                     act.seq.reset(epoch, seq);
                 }
             }
+            // Subscribed by now: §8 state written from here on arrives on the channel.
+            act.read_platform(ctx);
         }));
         // What another node changed just before this room subscribed may not
         // have been stored when the room loaded (writes are batched): look

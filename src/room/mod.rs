@@ -18,11 +18,13 @@ pub mod analytics;
 pub mod automod;
 mod held;
 mod life;
+mod live;
 pub mod members;
 pub mod moderate;
 pub mod moderation;
 pub mod modes;
 pub mod msg;
+mod platform;
 pub mod presence;
 pub mod reactions;
 pub mod recent;
@@ -50,6 +52,7 @@ use crate::protocol::{self, ChatMessage, ErrorCode, Refusal, RoomId, ServerFrame
 use crate::store::{self, Store, Write};
 
 use analytics::PeriodStats;
+pub use live::{EndLive, GoLive, LiveView};
 pub use members::{Conn, ConnId, Detached, Members};
 pub use moderate::{
     Acknowledge, Authorize, Caller, HeldList, IsDelayed, Moderate, Moderators, RoomTerms,
@@ -60,6 +63,7 @@ pub use msg::{
     Info, Join, Leave, Post, PostAs, PublishEvent, React, Refresh, RoomHooks, RoomIdle, RoomInfo,
     RoomViewers, TryStop, Typing, WatchViewers,
 };
+pub use platform::{GetState, SetState};
 use presence::{Coalescer, RemoteCounts};
 use reactions::Reactions;
 use recent::Recent;
@@ -97,6 +101,12 @@ pub struct RoomConfig {
     pub automod_terms: Arc<[protocol::moderation::Term]>,
     /// Contract §7: how long a held message waits for a moderator (`automod.hold_s`).
     pub hold: Duration,
+    /// Contract §8: `rooms.viewer_milestones`, in order, without repeats.
+    pub milestones: Arc<[u64]>,
+    /// Contract §8: how often moderators get `stats` (`rooms.stats_interval_s`).
+    pub stats_interval: Duration,
+    /// Contract §8: send `message.created` for every chat message (`webhooks.messages`).
+    pub webhook_messages: bool,
 }
 
 impl RoomConfig {
@@ -166,6 +176,14 @@ pub struct Room {
     stats: PeriodStats,
     /// Server-Sent-Events streams of the viewer count.
     watchers: Vec<mpsc::Sender<u64>>,
+    /// Contract §8: the room's state keys, versioned.
+    state: state::RoomState,
+    /// Contract §8: the live stream, if one is.
+    live: Option<stream::LiveStream>,
+    /// Messages and reactions since the room started (every node's), for `stats`.
+    totals: (u64, u64),
+    /// Samples of `totals` for the per-minute figures.
+    rate: stream::RateWindow,
     /// Our own address, to tell ourselves about members removed by a ban.
     me: Option<WeakAddr<Room>>,
     span: tracing::Span,
@@ -200,6 +218,10 @@ impl Room {
             loaded: false,
             stats: PeriodStats::default(),
             watchers: Vec::new(),
+            state: state::RoomState::default(),
+            live: None,
+            totals: (0, 0),
+            rate: stream::RateWindow::default(),
             me: None,
             span,
             id,
@@ -246,6 +268,7 @@ impl Room {
     /// The count changed: broadcast it now, or once the interval since the last one has passed.
     fn viewers_changed(&mut self, ctx: &mut Context<Self>) {
         self.peak = self.peak.max(self.viewers());
+        self.stream_viewers();
         self.presence_changed(ctx);
         self.stats.observe(protocol::now_ms(), self.viewers());
         let Some(wait) = self.viewers.schedule(Instant::now()) else {
@@ -437,6 +460,7 @@ impl Room {
         msg.seq = Some(self.seq.number());
         msg.epoch = Some(self.seq.epoch().into());
         let msg = Arc::new(msg);
+        self.message_created(&msg);
         self.persist(Write::Message(msg.clone()));
         self.deliver(msg.clone());
         msg
@@ -445,6 +469,7 @@ impl Room {
     /// A message accepted here or on another node: to every member, and into `recent`.
     fn deliver(&mut self, msg: Arc<ChatMessage>) {
         self.stats.messages += 1;
+        self.totals.0 += 1;
         if self.undelivered.remove(&msg.id)
             && self.undelivered.is_empty()
             && !self.deferred.is_empty()

@@ -296,6 +296,8 @@ impl Handler<React> for Room {
         }
         if self.reactions.add_local(msg.emoji) {
             self.stats.reactions += 1;
+            self.totals.1 += 1;
+            self.stream_reacted();
             metrics::inc(&METRICS.reactions);
         }
     }
@@ -480,11 +482,12 @@ impl Handler<RemoteEvent> for Room {
                 self.modes.set_pin(pin);
             }
             ClusterEvent::Acknowledged { user } => self.acknowledged(&user, false),
-            // Contract §8's cluster events are not handled by rooms yet.
-            ClusterEvent::Platform(_) => {}
+            ClusterEvent::Platform(event) => self.platform_event(event),
             ClusterEvent::Event { name, data } => self.deliver_event(&name, &data),
             ClusterEvent::Reactions { counts } => {
-                self.stats.reactions += self.reactions.add_remote(&counts);
+                let added = self.reactions.add_remote(&counts);
+                self.stats.reactions += added;
+                self.totals.1 += added;
             }
             ClusterEvent::Presence { count, ranks } => {
                 self.remote_ranks(&msg.node, ranks);

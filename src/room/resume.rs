@@ -28,6 +28,7 @@ impl Room {
     ) {
         let id = conn.id;
         let ranked = self.conn_rank(&conn).moderates();
+        self.stream_saw(&conn.user.id);
         // A second join of the same room by the same connection just answers again.
         self.members.insert(conn);
         if ranked {
@@ -43,6 +44,7 @@ impl Room {
         let missed = missed.map(|m| protocol::encode_message_list(m.iter()));
         let settings = self.settings();
         let pinned = self.modes.pin(protocol::now_ms()).cloned();
+        let state = self.state.joined();
         let frame = protocol::encode(&ServerFrame::Joined {
             room: &self.id,
             viewers,
@@ -54,8 +56,8 @@ impl Room {
             seq: self.seq.last(),
             epoch: self.seq.epoch(),
             recovered,
-            state: None,
-            stream: None,
+            state,
+            stream: Room::joined_stream(&self.live),
             settings: &settings,
             pinned: pinned.as_ref().map(|p| protocol::moderation::PinView {
                 message: protocol::moderation::MessageFrame::plain(&p.message),
@@ -239,6 +241,7 @@ impl Handler<Sequenced> for Room {
             Some((seq, epoch)) => {
                 own.seq = Some(seq);
                 own.epoch = Some(epoch.into());
+                self.message_created(&own);
                 self.persist(Write::Message(Arc::new(own)));
             }
             None => {
@@ -251,6 +254,7 @@ impl Handler<Sequenced> for Room {
                 own.seq = Some(self.seq.number());
                 own.epoch = Some(self.seq.epoch().into());
                 let own = Arc::new(own);
+                self.message_created(&own);
                 self.persist(Write::Message(own.clone()));
                 self.deliver(own);
             }

@@ -17,6 +17,7 @@ pub mod caps;
 pub mod close;
 pub mod inbound;
 mod token;
+mod users;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -60,6 +61,8 @@ pub struct SessionShared {
     pub auth: crate::auth::Authenticator,
     /// Window over which draining connections are closed.
     pub drain_window: Duration,
+    /// Contract §8: this node's connections by user (notifications, presence).
+    pub users: Addr<crate::users::Users>,
 }
 
 impl SessionShared {
@@ -219,10 +222,13 @@ impl Session {
                 self.join(room, since, roles, reference, ctx)
             }
             Request::Leave { room } => match self.rooms.remove(&room) {
-                Some(addr) => addr.do_send(room::Leave {
-                    conn_id: self.id,
-                    notify: true,
-                }),
+                Some(addr) => {
+                    addr.do_send(room::Leave {
+                        conn_id: self.id,
+                        notify: true,
+                    });
+                    self.rooms_changed();
+                }
                 None => self.not_joined(&room, reference.as_deref()),
             },
             Request::Message { room, text } => {
@@ -320,6 +326,7 @@ impl Session {
         ctx.wait(request.into_actor(self).map(move |res, act, _| match res {
             Ok(Ok(addr)) => {
                 act.rooms.insert(room, addr);
+                act.rooms_changed();
             }
             Ok(Err(refused)) => act.refuse(&refused.refusal(), Some(&room), echo.as_deref()),
             Err(err) => {
@@ -482,6 +489,7 @@ impl Actor for Session {
         });
         self.send(welcome);
         self.arm_expiry(ctx);
+        self.user_online();
         metrics::inc(&METRICS.connections);
         metrics::inc(&METRICS.connections_total);
         tracing::debug!(parent: &self.span, "connected");
@@ -505,6 +513,7 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::dec(&METRICS.connections);
+        self.user_offline();
         for addr in self.rooms.values() {
             addr.do_send(room::Leave {
                 conn_id: self.id,
@@ -570,7 +579,9 @@ impl Handler<LinkEvent> for Session {
 impl Handler<Detached> for Session {
     type Result = ();
     fn handle(&mut self, msg: Detached, _: &mut Context<Self>) {
-        self.rooms.remove(&msg.room);
+        if self.rooms.remove(&msg.room).is_some() {
+            self.rooms_changed();
+        }
     }
 }
 

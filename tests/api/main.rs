@@ -30,6 +30,7 @@ mod health;
 mod limits;
 mod moderation;
 mod moderation_v2;
+mod platform;
 mod reactions;
 mod recovery;
 mod server_api;

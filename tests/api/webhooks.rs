@@ -319,3 +319,60 @@ async fn metrics_show_pending_delivered_and_attempted_events() {
     })
     .await;
 }
+
+#[actix_web::test]
+async fn messages_held_messages_and_stream_ends_are_sent_as_their_own_events() {
+    let _serial = SERIAL.lock().await;
+    let receiver = Receiver::start().await;
+    let app = app_for(&receiver, |s| s.webhooks.messages = true).await;
+    let (status, body) = app
+        .api(
+            awc::http::Method::PUT,
+            "/api/rooms/wh/terms",
+            Some(json!({"terms":[{"pattern":"spam*","action":"hold"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut ann = app.connect("ann").await;
+    ann.join("wh").await;
+    let ack = ann.say("wh", "hello", "m1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    ann.send(json!({"type":"message","room":"wh","text":"spammy","ref":"m2"}))
+        .await;
+    ann.expect_type("held").await;
+    let (status, _) = app
+        .api(
+            awc::http::Method::POST,
+            "/api/rooms/wh/live",
+            Some(json!({"title":"t"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, ended) = app
+        .api(awc::http::Method::DELETE, "/api/rooms/wh/live", None)
+        .await;
+    assert_eq!(status, 200);
+    let got = receiver
+        .wait_until("the three events", WAIT, |got| {
+            ["message.created", "message.held", "stream.ended"]
+                .iter()
+                .all(|k| got.iter().any(|r| r.ok() && r.json["type"] == *k))
+        })
+        .await;
+    let of = |kind: &str| got.iter().find(|r| r.json["type"] == kind).unwrap();
+    let created = of("message.created");
+    assert!(created.signed_with(SECRET));
+    assert_eq!(created.room(), "wh");
+    assert_eq!(created.json["data"]["id"], ack["id"]);
+    assert_eq!(created.json["data"]["text"], "hello");
+    let held = of("message.held");
+    assert_eq!(held.json["data"]["message"]["text"], "spammy");
+    assert_eq!(held.json["data"]["term"], "spam*");
+    let stream = of("stream.ended");
+    assert_eq!(stream.json["data"]["summary"], ended["summary"]);
+    assert!(
+        !got.iter()
+            .any(|r| r.json["type"] == "message.created" && r.json["data"]["text"] == "spammy"),
+        "a held message is not created (yet)"
+    );
+}

@@ -16,6 +16,7 @@ mod drain;
 mod hardening;
 mod moderation_v2;
 mod multi_node;
+mod platform;
 mod recovery;
 mod redis_faults;
 mod rolling;

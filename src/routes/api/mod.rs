@@ -7,11 +7,14 @@
 pub mod analytics;
 pub mod automod;
 pub mod events;
+pub mod live;
 pub mod messages;
 pub mod moderation;
 pub mod moderators;
 pub mod rooms;
+pub mod state;
 pub mod tokens;
+pub mod users;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
@@ -24,6 +27,9 @@ use crate::room::Room;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/tokens", web::post().to(tokens::mint));
+    // Contract §8: the user channel.
+    cfg.route("/api/users/{user}/notify", web::post().to(users::notify));
+    cfg.route("/api/users/{user}/presence", web::get().to(users::presence));
     cfg.service(
         web::scope("/api/rooms")
             .route("", web::get().to(rooms::list))
@@ -64,6 +70,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{room}/users/{user}", web::get().to(moderators::card))
             .route("/{room}/events", web::post().to(events::post))
             .route("/{room}/analytics", web::get().to(analytics::range))
+            // Contract §8.
+            .route("/{room}/state", web::get().to(state::get))
+            .route("/{room}/live", web::post().to(live::start))
+            .route("/{room}/live", web::delete().to(live::end))
+            .route("/{room}/state/{key}", web::put().to(state::put))
+            .route("/{room}/state/{key}", web::delete().to(state::delete))
             .route(
                 "/{room}/viewers/stream",
                 web::get().to(rooms::viewers_stream),

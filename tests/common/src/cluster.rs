@@ -103,13 +103,24 @@ pub fn node_settings(i: usize, dir: &Path, db_url: &str, redis: &RedisServer) ->
 
 /// `n` in-process nodes on one database and one Redis.
 pub async fn spawn_cluster(n: usize, redis: &RedisServer) -> Vec<TestApp> {
+    spawn_cluster_with(n, redis, |_| {}).await
+}
+
+/// Like [`spawn_cluster`], with `tweak` applied to every node's settings.
+pub async fn spawn_cluster_with(
+    n: usize,
+    redis: &RedisServer,
+    tweak: impl Fn(&mut Settings),
+) -> Vec<TestApp> {
     let dir = temp_dir();
     let db_url = database_url(Backend::Postgres, &dir).await;
     let mut nodes = Vec::new();
     for i in 0..n {
         let node_dir = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&node_dir).unwrap();
-        let node = start(node_settings(i, &node_dir, &db_url, redis), node_dir, true).await;
+        let mut settings = node_settings(i, &node_dir, &db_url, redis);
+        tweak(&mut settings);
+        let node = start(settings, node_dir, true).await;
         // Ready for cluster traffic once its subscription connection is up.
         eventually("the node's Redis bridge to connect", WAIT, || async {
             node.get("/readyz", None).await.1["redis"] == "ok"
