@@ -2,8 +2,7 @@
 # Browser tests of the moderator console (web/console/), in Debian's Chromium
 # driven by playwright-core, against a real roomcast server.
 #
-#   tests/browser/run.sh          # v1 and §7 on the real server, and every v2 panel on a scripted stand-in
-#   tests/browser/run.sh --all    # also test/v2-platform.test.js: §8 on the real server (fails until it has it)
+#   tests/browser/run.sh          # v1, §7 and §8 on the real server, and every v2 panel on a scripted stand-in
 #
 # Installs what is missing: Chromium (apt-get) and the npm packages (npm ci).
 # The server binary is $ROOMCAST_BIN, default ../../target/debug/roomcast
@@ -11,8 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-files=(test/v1.test.js test/v2.test.js test/mock-v2.test.js)
-if [[ "${1:-}" == "--all" ]]; then files+=(test/v2-platform.test.js); fi
+files=(test/v1.test.js test/v2.test.js test/v2-platform.test.js test/mock-v2.test.js)
 
 if [[ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]]; then
   echo "run.sh: installing Debian's chromium" >&2

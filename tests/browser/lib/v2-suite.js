@@ -1,6 +1,5 @@
 // The console's §7/§8 parts, as one suite run against two servers: the real
-// one (test/v2.test.js: §7, in CI; test/v2-platform.test.js: §8, expected to
-// fail until the server has it) and a
+// one (test/v2.test.js: §7; test/v2-platform.test.js: §8) and a
 // scripted v2 stand-in (test/mock-v2.test.js: passes today, so the console's
 // v2 panels are known to work before the server catches up). AutoMod's held
 // queue, the chat modes, shadow ban, pin, the server's user card, live stats.

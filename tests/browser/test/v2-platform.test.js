@@ -1,5 +1,5 @@
-// The console's §8 part (live stats) against the real server. Expected to fail
-// until the server has contract §8; `run.sh --all` runs it, `run.sh` does not.
+// The console's §8 part (live stats: the server's `stats` frames) against the
+// real server.
 
 import { startServer } from '../lib/server.js';
 import { signJwt } from '../lib/tokens.js';

@@ -1,6 +1,6 @@
 // The console's §7 parts (AutoMod's held queue, chat modes, shadow ban, pin,
 // the server's user card) against the real server. §8 (live stats) is in
-// v2-platform.test.js, which `run.sh --all` adds.
+// v2-platform.test.js.
 
 import { startServer } from '../lib/server.js';
 import { signJwt } from '../lib/tokens.js';
