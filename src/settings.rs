@@ -85,6 +85,9 @@ pub struct WebhookSettings {
     pub messages: bool,
     pub retry_base_ms: u64,
     pub retry_s: u64,
+    /// The event types to send; empty (the default) = all of them.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +231,7 @@ impl Settings {
                     .with_list_parse_key("rooms.emojis")
                     .with_list_parse_key("rooms.viewer_milestones")
                     .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("webhooks.events")
                     .try_parsing(true),
             )
             .build()

@@ -104,6 +104,13 @@ impl Application {
         let store_status = store.status();
         let store = store.start();
 
+        let open_db = webhook_db(&settings, &store_status);
+        let webhooks = WebhookSender::configured(&settings, node_id.clone(), open_db)
+            .context("invalid [webhooks] settings")?
+            .map(Actor::start);
+        let hooks = webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient))
+            .only(&settings.webhooks.events)
+            .context("invalid webhooks.events")?;
         let bridge = match &settings.redis.url {
             Some(url) if !url.expose().is_empty() => {
                 let ttl = Duration::from_secs(settings.presence.ttl_s.max(1));
@@ -113,7 +120,8 @@ impl Application {
                     node_id.clone(),
                     ttl,
                     settings.recovery.max_messages,
-                )?;
+                )?
+                .with_webhooks(hooks.clone());
                 tracing::info!(prefix = %settings.redis.prefix, "cluster mode: Redis bridge enabled");
                 Some(bridge)
             }
@@ -121,11 +129,6 @@ impl Application {
         };
         let bridge_status = bridge.as_ref().map(RedisBridge::status);
         let bridge = bridge.map(Actor::start);
-
-        let open_db = webhook_db(&settings, &store_status);
-        let webhooks = WebhookSender::configured(&settings, node_id.clone(), open_db)
-            .context("invalid [webhooks] settings")?
-            .map(Actor::start);
 
         let limits = &settings.limits;
         let emojis: Arc<[String]> = settings.rooms.emojis.clone().into();
@@ -150,7 +153,7 @@ impl Application {
             store: store.clone(),
             recovery_max: settings.recovery.max_messages,
             store_status: store_status.clone(),
-            webhooks: webhooks::Webhooks::new(webhooks.clone().map(Addr::recipient)),
+            webhooks: hooks,
             automod_terms: automod_terms(&settings.automod)?,
             hold: Duration::from_secs(settings.automod.hold_s.max(1)),
             milestones: crate::room::stream::milestones(&settings.rooms.viewer_milestones).into(),

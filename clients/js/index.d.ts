@@ -102,8 +102,11 @@ export interface RoomSettings {
   unique_chat: boolean;
   chat_delay_ms: number;
   private: boolean;
-  /** Whether `typing` frames are relayed (§8). */
-  typing?: boolean;
+  /**
+   * Whether `typing` frames are relayed (§8): `null` (the default) while the
+   * room has at most 100 viewers, `true`/`false` always/never.
+   */
+  typing?: boolean | null;
   [setting: string]: unknown;
 }
 

@@ -12,7 +12,10 @@
 //! | `{p}:room:{room}:state` | hash | §8: the room's state, key → JSON, and `#v` → the last version (kept while the room has ever had state) |
 //! | `{p}:room:{room}:stream` | hash | §8: the live stream (`id`, `title`, `started_at`, `start_seq`, `epoch`, `peak`, `reactions`, `m:{value}` per milestone announced); deleted when it ends |
 //! | `{p}:room:{room}:stream:viewers` | HyperLogLog | §8: the live stream's distinct viewers (deleted when it ends; expires after 7 days untouched) |
-//! | `{p}:room:{room}:occupied` | string | §8: the room's open occupancy episode (for `room.occupied` / `room.vacated`) |
+//! | `{p}:room:{room}:occupied` | string | §8: the room's open occupancy episode, `{start ms}:{node that opened it}` (for `room.occupied` / `room.vacated`) |
+//! | `{p}:room:{room}:occupants` | hash | §8: the nodes with members in the room (node → 1) |
+//! | `{p}:node:{node}:occupies` | set | §8: the rooms where that node has members (to vacate them if it dies) |
+//! | `{p}:occupant_nodes` | set | §8: nodes that may occupy rooms (the sweep's list) |
 //! | `{p}:user:{user}` | hash | §8: node → `{"n":connections,"rooms":[…]}` of that node's connections of the user |
 //! | `{p}:node:{node}:users` | set | §8: users with an entry of this node in their hash (to clean up after the node dies) |
 //! | `{p}:user_nodes` | set | §8: nodes that may have user entries (the sweep's list) |
@@ -80,6 +83,26 @@ impl Keys {
         format!("{}:room:{room}:occupied", self.prefix)
     }
 
+    /// §8: the nodes with members in a room.
+    pub fn room_occupants(&self, room: &str) -> String {
+        format!("{}:room:{room}:occupants", self.prefix)
+    }
+
+    /// §8: the rooms a node has members in.
+    pub fn node_occupies(&self, node: &str) -> String {
+        format!("{}:node:{node}:occupies", self.prefix)
+    }
+
+    /// §8: nodes that may occupy rooms.
+    pub fn occupant_nodes(&self) -> String {
+        format!("{}:occupant_nodes", self.prefix)
+    }
+
+    /// The prefix itself (for scripts that build a room's names).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// §8: where a user's connections are, by node.
     pub fn user(&self, user: &str) -> String {
         format!("{}:user:{user}", self.prefix)
@@ -135,6 +158,10 @@ mod tests {
         assert_eq!(k.room_stream("r"), "rc-test:room:r:stream");
         assert_eq!(k.room_stream_viewers("r"), "rc-test:room:r:stream:viewers");
         assert_eq!(k.room_occupied("r"), "rc-test:room:r:occupied");
+        // The occupancy sweep builds these two from the prefix in Lua.
+        let built = |what: &str| format!("{}:room:{}:{what}", k.prefix(), "r");
+        assert_eq!(k.room_occupants("r"), built("occupants"));
+        assert_eq!(k.room_occupied("r"), built("occupied"));
         assert_eq!(k.user("u 1"), "rc-test:user:u 1");
         assert_eq!(k.node_users("pod-a"), "rc-test:node:pod-a:users");
         assert_eq!(k.user_nodes(), "rc-test:user_nodes");

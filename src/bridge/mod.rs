@@ -17,6 +17,7 @@
 pub mod event;
 pub mod keys;
 pub mod msg;
+pub mod occupancy;
 pub mod platform;
 pub mod presence;
 mod redis_io;
@@ -97,6 +98,8 @@ pub struct RedisBridge {
     users: HashMap<String, String>,
     /// §8: where notifications for this node's users go.
     inbox: Option<Recipient<users::Inbox>>,
+    /// §8: where `room.occupied` / `room.vacated` go (off: occupancy is not tracked).
+    webhooks: crate::webhooks::Webhooks,
 }
 
 /// Events held per unknown node while its membership is checked.
@@ -137,7 +140,14 @@ impl RedisBridge {
             ranks: HashMap::new(),
             users: HashMap::new(),
             inbox: None,
+            webhooks: crate::webhooks::Webhooks::default(),
         })
+    }
+
+    /// Send §8's occupancy webhooks to `webhooks` (before the actor starts).
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::Webhooks) -> Self {
+        self.webhooks = webhooks;
+        self
     }
 
     pub fn status(&self) -> Arc<BridgeStatus> {
@@ -259,7 +269,8 @@ impl Actor for RedisBridge {
         });
         // §8: the user presence of nodes that died is removed.
         ctx.run_interval(self.ttl.max(Duration::from_secs(1)), |act, ctx| {
-            act.sweep_dead_nodes(ctx)
+            act.sweep_dead_nodes(ctx);
+            act.sweep_dead_occupants(ctx);
         });
     }
 }

@@ -332,10 +332,14 @@ impl Handler<Shutdown> for RedisBridge {
         self.counts.clear();
         self.ranks.clear();
         let pool = self.pool.clone();
+        let vacate = self.vacate_all();
         Box::pin(async move {
             let done = async {
                 let mut conn = pool.get().await?;
                 pipe.query_async::<()>(&mut *conn).await?;
+                drop(conn);
+                // §8: the rooms only this node occupied are vacated now.
+                vacate.await;
                 anyhow::Ok(())
             };
             match tokio::time::timeout(REDIS_TIMEOUT, done).await {

@@ -1,6 +1,6 @@
 //! The node-to-node events of contract §8, carried as
 //! `ClusterEvent::Platform` on a room's channel (state, stream, milestone,
-//! typing, vacated) or in an envelope on a node's inbox (notify). An older
+//! typing) or in an envelope on a node's inbox (notify). An older
 //! node does not know the `platform` variant: it drops such an event and
 //! counts it, and reads everything else as before.
 //!
@@ -31,8 +31,6 @@ pub enum PlatformEvent {
     Milestone { stream: String, value: u64 },
     /// A member is typing (the origin node sent it to its own members).
     Typing { user: String, name: String },
-    /// The room's occupancy `episode` ended (its `room.vacated` was sent).
-    Vacated { episode: String },
     /// A notification for `user`'s connections on the receiving node (inbox only).
     Notify {
         user: String,
@@ -60,7 +58,6 @@ pub enum StreamEvent {
 /// Bounds on what another node may send.
 const MAX_MILESTONE: u64 = 1_000_000_000_000;
 const MAX_COUNT: u64 = 1_000_000_000_000;
-const MAX_EPISODE_CHARS: usize = 64;
 
 impl PlatformEvent {
     /// Check an event from a room's channel; the reason if it is malformed.
@@ -115,13 +112,6 @@ impl PlatformEvent {
                     return Err("typing user malformed");
                 }
                 Ok(PlatformEvent::Typing { user, name })
-            }
-            PlatformEvent::Vacated { episode } => {
-                let n = episode.chars().count();
-                if n == 0 || n > MAX_EPISODE_CHARS || episode.chars().any(char::is_control) {
-                    return Err("episode malformed");
-                }
-                Ok(PlatformEvent::Vacated { episode })
             }
             PlatformEvent::Notify { .. } => Err("a notification on a room channel"),
         }
@@ -214,9 +204,10 @@ mod tests {
         };
         assert!(notify().validate_for_inbox().is_ok());
         assert!(notify().validate_for_room().is_err());
-        let vacated = PlatformEvent::Vacated {
-            episode: "e".into(),
+        let typing = PlatformEvent::Typing {
+            user: "u".into(),
+            name: "U".into(),
         };
-        assert!(vacated.validate_for_inbox().is_err());
+        assert!(typing.validate_for_inbox().is_err());
     }
 }

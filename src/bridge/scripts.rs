@@ -10,7 +10,7 @@
 //! - **stream**: one start and one end win (the end reads the figures and
 //!   deletes them); each node hands in its part ([`StreamTick`]); a milestone
 //!   is announced by the node whose `HSETNX` set it.
-//! - **occupancy**: one node opens an episode and one closes it.
+//! - occupancy has its own module, [`super::occupancy`].
 //!
 //! Scripts run with `EVAL` (Redis caches them by their SHA) on the pool: these
 //! are rare next to chat traffic, and each answers its caller.
@@ -130,14 +130,8 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return {h, uv, seq, epoch}
 "#;
 
-/// KEYS: the occupancy key. ARGV: the episode to close. Answers 1 if closed.
-const VACATE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
-return 0
-"#;
-
 /// Run a script on a pooled connection.
-async fn eval<T: redis::FromRedisValue>(
+pub(super) async fn eval<T: redis::FromRedisValue>(
     pool: &Pool,
     script: &str,
     keys: &[String],
@@ -464,62 +458,6 @@ impl Handler<StreamViewers> for RedisBridge {
             cmd.arg(key);
             let count = cmd.query_async(&mut *conn);
             tokio::time::timeout(REDIS_TIMEOUT, count).await.ok()?.ok()
-        })
-    }
-}
-
-/// The room has members: open an occupancy episode unless one is open.
-/// Answers whether this call opened it, and the open episode.
-#[derive(Message)]
-#[rtype(result = "Result<(bool, String), PlatformError>")]
-pub struct Occupy {
-    pub room: RoomId,
-    /// The episode to open if none is.
-    pub episode: String,
-}
-
-impl Handler<Occupy> for RedisBridge {
-    type Result = ResponseFuture<Result<(bool, String), PlatformError>>;
-    fn handle(&mut self, msg: Occupy, _: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        let key = self.keys.room_occupied(&msg.room);
-        Box::pin(async move {
-            let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get())
-                .await
-                .map_err(anyhow::Error::from)?
-                .map_err(anyhow::Error::from)?;
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(&key).arg(&msg.episode).arg("NX").arg("GET");
-            let open: Option<String> =
-                tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async(&mut *conn))
-                    .await
-                    .map_err(anyhow::Error::from)?
-                    .map_err(anyhow::Error::from)?;
-            Ok(match open {
-                Some(open) => (false, open),
-                None => (true, msg.episode),
-            })
-        })
-    }
-}
-
-/// The room has been empty cluster-wide: close `episode` if it is still the
-/// open one. Answers whether this call closed it.
-#[derive(Message)]
-#[rtype(result = "Result<bool, PlatformError>")]
-pub struct Vacate {
-    pub room: RoomId,
-    pub episode: String,
-}
-
-impl Handler<Vacate> for RedisBridge {
-    type Result = ResponseFuture<Result<bool, PlatformError>>;
-    fn handle(&mut self, msg: Vacate, _: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        let keys = [self.keys.room_occupied(&msg.room)];
-        Box::pin(async move {
-            let closed: i64 = eval(&pool, VACATE, &keys, &[msg.episode]).await?;
-            Ok(closed == 1)
         })
     }
 }

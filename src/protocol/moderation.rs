@@ -43,7 +43,14 @@ pub struct ChatSettings {
     pub chat_delay_ms: u64,
     /// Only joins with a room token, and the room's moderators.
     pub private: bool,
+    /// §8 typing indicators: `null` = on while the room has at most
+    /// [`TYPING_MAX_VIEWERS`] viewers (the default), `true`/`false` = always on/off.
+    pub typing: Option<bool>,
 }
+
+/// Contract §8: above this many viewers, a room with `typing: null` drops
+/// typing indicators.
+pub const TYPING_MAX_VIEWERS: u64 = 100;
 
 impl ChatSettings {
     /// Take the settings a patch names.
@@ -69,6 +76,14 @@ impl ChatSettings {
         if let Some(v) = patch.private {
             self.private = v;
         }
+        if let Some(v) = patch.typing {
+            self.typing = v;
+        }
+    }
+
+    /// Contract §8: are typing indicators relayed in a room of `viewers`?
+    pub fn typing_on(&self, viewers: u64) -> bool {
+        self.typing.unwrap_or(viewers <= TYPING_MAX_VIEWERS)
     }
 
     /// All of them as a patch (what a node tells the others: the whole state,
@@ -82,6 +97,7 @@ impl ChatSettings {
             unique_chat: Some(self.unique_chat),
             chat_delay_ms: Some(self.chat_delay_ms),
             private: Some(self.private),
+            typing: Some(self.typing),
         }
     }
 }
@@ -110,11 +126,20 @@ pub struct SettingsPatch {
     pub chat_delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private: Option<bool>,
+    /// Absent: unchanged; `null`: by the room's size; a bool: always on/off.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub typing: Option<Option<bool>>,
 }
 
 /// A field that is present, possibly `null` (absent fields stay `None` by `default`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
-    Option::<u64>::deserialize(d).map(Some)
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl SettingsPatch {
@@ -271,8 +296,24 @@ mod tests {
         let s = ChatSettings::default();
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
-            r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false}"#
+            r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false,"typing":null}"#
         );
+    }
+
+    #[test]
+    fn typing_follows_the_rooms_size_unless_set() {
+        let mut s = ChatSettings::default();
+        assert!(s.typing_on(TYPING_MAX_VIEWERS) && !s.typing_on(TYPING_MAX_VIEWERS + 1));
+        let on: SettingsPatch = serde_json::from_str(r#"{"typing":true}"#).unwrap();
+        s.apply(&on.validate().unwrap());
+        assert!(s.typing_on(1_000_000));
+        let off: SettingsPatch = serde_json::from_str(r#"{"typing":false}"#).unwrap();
+        s.apply(&off);
+        assert!(!s.typing_on(1));
+        let auto: SettingsPatch = serde_json::from_str(r#"{"typing":null}"#).unwrap();
+        assert_eq!(auto.typing, Some(None));
+        s.apply(&auto);
+        assert_eq!(s, ChatSettings::default());
     }
 
     #[test]
@@ -292,7 +333,7 @@ mod tests {
         assert_eq!(t, s);
         assert_eq!(
             s.as_patch().describe(),
-            r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":true,"unique_chat":false,"chat_delay_ms":0,"private":false}"#
+            r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":true,"unique_chat":false,"chat_delay_ms":0,"private":false,"typing":null}"#
         );
     }
 

@@ -142,9 +142,9 @@ impl Room {
         self.stats = PeriodStats::starting(now - now % period, now, self.viewers());
         let first = Duration::from_millis((period - now % period) as u64);
         ctx.run_later(first, move |act, ctx| {
-            act.close_period();
-            ctx.run_interval(Duration::from_millis(period as u64), |act, _| {
-                act.close_period()
+            act.close_period(ctx);
+            ctx.run_interval(Duration::from_millis(period as u64), |act, ctx| {
+                act.close_period(ctx)
             });
         });
         // SSE streams that went away stop keeping the room alive.

@@ -24,6 +24,7 @@ pub mod moderate;
 pub mod moderation;
 pub mod modes;
 pub mod msg;
+mod occupancy;
 mod platform;
 pub mod presence;
 pub mod reactions;
@@ -180,6 +181,8 @@ pub struct Room {
     state: state::RoomState,
     /// Contract §8: the live stream, if one is.
     live: Option<stream::LiveStream>,
+    /// Contract §8: whether this node occupies the room (`room.occupied`).
+    occupancy: occupancy::Occupancy,
     /// Messages and reactions since the room started (every node's), for `stats`.
     totals: (u64, u64),
     /// Samples of `totals` for the per-minute figures.
@@ -220,6 +223,7 @@ impl Room {
             watchers: Vec::new(),
             state: state::RoomState::default(),
             live: None,
+            occupancy: occupancy::Occupancy::default(),
             totals: (0, 0),
             rate: stream::RateWindow::default(),
             me: None,
@@ -270,6 +274,7 @@ impl Room {
         self.peak = self.peak.max(self.viewers());
         self.stream_viewers();
         self.presence_changed(ctx);
+        self.occupancy_changed(ctx);
         self.stats.observe(protocol::now_ms(), self.viewers());
         let Some(wait) = self.viewers.schedule(Instant::now()) else {
             return;
@@ -513,11 +518,12 @@ impl Room {
     }
 
     /// The analytics period ended: store its snapshot (if anything happened) and start the next.
-    fn close_period(&mut self) {
+    fn close_period(&mut self, ctx: &mut Context<Self>) {
         let period = self.cfg.snapshot_period.as_millis().max(1) as i64;
         let now = protocol::now_ms();
         let end = now - now % period;
         if let Some(snap) = self.stats.close(end, &self.id) {
+            self.minute_webhook(&snap, ctx);
             self.persist(Write::Snapshot(snap));
         }
         self.stats = PeriodStats::starting(end, now, self.viewers());

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{Conn, ConnId, Room};
 use crate::auth::Identity;
+use crate::bridge::platform::PlatformEvent;
 use crate::bridge::{ClusterEvent, RemoteEvent, Resync};
 use crate::hub::Route;
 use crate::metrics::{self, METRICS};
@@ -341,28 +342,37 @@ pub struct Typing {
     pub conn_id: ConnId,
 }
 
-/// Rooms above this many viewers drop typing indicators (contract §8).
-pub const TYPING_MAX_VIEWERS: u64 = 100;
-
 impl Handler<Typing> for Room {
     type Result = ();
     fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
-        if self.viewers() > TYPING_MAX_VIEWERS {
-            return;
-        }
         let Some(conn) = self.members.get(msg.conn_id) else {
             return;
         };
+        let (user, name) = (conn.user.id.clone(), conn.user.name.clone());
+        if self.relay_typing(&user, &name, Some(msg.conn_id)) {
+            self.publish_cluster(|| ClusterEvent::Platform(PlatformEvent::Typing { user, name }));
+        }
+    }
+}
+
+impl Room {
+    /// Send a typing indicator to the members here (but the typing
+    /// connection itself), if the room's `typing` setting lets it through.
+    pub(super) fn relay_typing(&self, user: &str, name: &str, from: Option<ConnId>) -> bool {
+        if !self.modes.settings().typing_on(self.viewers()) {
+            return false;
+        }
         let frame = protocol::encode(&ServerFrame::Typing {
             room: &self.id,
-            user: &conn.user.id,
-            name: &conn.user.name,
+            user,
+            name,
         });
         for other in self.members.conns() {
-            if other.id != msg.conn_id {
+            if Some(other.id) != from {
                 other.route.send(&frame);
             }
         }
+        true
     }
 }
 

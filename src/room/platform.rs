@@ -17,16 +17,30 @@ use serde_json::value::RawValue;
 use super::Room;
 use super::state::RoomState;
 use crate::bridge::platform::PlatformEvent;
-use crate::bridge::scripts::{PlatformError, ReadPlatform, WriteState};
+use crate::bridge::scripts::{PlatformError, ReadPlatform, StreamViewers, WriteState};
 use crate::protocol::{self, ErrorCode, Refusal, ServerFrame, StateKey};
-use crate::store::Write;
 use crate::store::platform::PlatformWrite;
+use crate::store::{Snapshot, Write};
 
 /// When to try a state write again after Redis could not take it.
 const STATE_RETRY_MS: u64 = 1_000;
 /// How long the writing node waits for its own write on the channel before
 /// applying it from Redis's answer.
 const CHANNEL_FALLBACK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `analytics.minute`'s data: the period's snapshot as the analytics API
+/// lists it (`minute`, `min`, `max`, `avg`, `messages`, `reactions`), and the
+/// room at its end.
+#[derive(serde::Serialize)]
+struct MinuteData {
+    #[serde(flatten)]
+    snapshot: Snapshot,
+    /// Connections on every node.
+    viewers: u64,
+    /// The live stream's distinct viewers so far; 0 without one.
+    unique_viewers: u64,
+    live: bool,
+}
 
 /// Set a state key (`data`) or delete it (`None`); the room broadcasts it.
 #[derive(Message)]
@@ -143,6 +157,39 @@ impl Room {
         }
     }
 
+    /// §8 `analytics.minute`: the period's figures (cluster-wide ones, as
+    /// this node sees them). Every node of a cluster sends its copy under the
+    /// same key, and the outbox keeps the first: one event per room and period.
+    pub(super) fn minute_webhook(&self, snapshot: &Snapshot, ctx: &mut Context<Self>) {
+        let kind = crate::webhooks::kind::ANALYTICS_MINUTE;
+        if !self.cfg.webhooks.wants(kind) {
+            return;
+        }
+        let key = crate::webhooks::dedupe_key(kind, &self.id, snapshot.minute);
+        let data = MinuteData {
+            snapshot: snapshot.clone(),
+            viewers: self.viewers(),
+            unique_viewers: self.live.as_ref().map_or(0, |l| l.unique_here()),
+            live: self.live.is_some(),
+        };
+        match (&self.cfg.bridge, data.live) {
+            (Some(bridge), true) => {
+                let ask = bridge.send(StreamViewers {
+                    room: self.id.clone(),
+                });
+                ctx.spawn(ask.into_actor(self).map(move |res, act, _| {
+                    let cluster = res.ok().flatten().unwrap_or(0);
+                    let data = MinuteData {
+                        unique_viewers: cluster.max(data.unique_viewers),
+                        ..data
+                    };
+                    act.cfg.webhooks.cluster_event(kind, &act.id, key, &data);
+                }));
+            }
+            _ => self.cfg.webhooks.cluster_event(kind, &self.id, key, &data),
+        }
+    }
+
     /// Store a write this node took, with its version.
     fn persist_state(&self, key: &str, data: Option<&RawValue>, version: i64) {
         let stored: Option<Arc<str>> = data.map(|d| Arc::from(d.get()));
@@ -223,10 +270,11 @@ impl Room {
             PlatformEvent::State { key, data, version } => self.apply_state(&key, data, version),
             PlatformEvent::Stream(event) => self.remote_stream(event),
             PlatformEvent::Milestone { stream, value } => self.remote_milestone(&stream, value),
-            // Not wired yet (see docs/protocol.md §8).
-            PlatformEvent::Typing { .. }
-            | PlatformEvent::Vacated { .. }
-            | PlatformEvent::Notify { .. } => {}
+            PlatformEvent::Typing { user, name } => {
+                self.relay_typing(&user, &name, None);
+            }
+            // Notifications come by the node's inbox, never a room's channel.
+            PlatformEvent::Notify { .. } => {}
         }
     }
 }

@@ -55,6 +55,17 @@ pub mod kind {
     pub const ANALYTICS_MINUTE: &str = "analytics.minute";
     /// Only with `webhooks.messages = true`.
     pub const MESSAGE_CREATED: &str = "message.created";
+
+    /// Every type, for checking `webhooks.events`.
+    pub const ALL: [&str; 7] = [
+        ROOM_OCCUPIED,
+        ROOM_VACATED,
+        MODERATION_ACTION,
+        MESSAGE_HELD,
+        STREAM_ENDED,
+        ANALYTICS_MINUTE,
+        MESSAGE_CREATED,
+    ];
 }
 
 /// Why webhooks cannot start as configured.
@@ -62,6 +73,8 @@ pub mod kind {
 pub enum WebhookError {
     #[error("webhooks.url is not a usable URL: {0}")]
     BadUrl(String),
+    #[error("webhooks.events names an unknown event type {0:?}")]
+    UnknownEvent(String),
 }
 
 /// One event for the webhook receiver.
@@ -82,16 +95,37 @@ pub struct Emit {
 #[derive(Clone, Default)]
 pub struct Webhooks {
     sink: Option<Recipient<Emit>>,
+    /// `webhooks.events`: the types sent (None: all of them).
+    only: Option<std::sync::Arc<[&'static str]>>,
 }
 
 impl Webhooks {
     pub fn new(sink: Option<Recipient<Emit>>) -> Self {
-        Webhooks { sink }
+        Webhooks { sink, only: None }
+    }
+
+    /// Send only the types named in `events` (`webhooks.events`; empty: all).
+    pub fn only(mut self, events: &[String]) -> Result<Self, WebhookError> {
+        if events.is_empty() {
+            return Ok(self);
+        }
+        let mut kinds = Vec::with_capacity(events.len());
+        for name in events {
+            let known = kind::ALL.iter().find(|k| **k == name.as_str());
+            kinds.push(*known.ok_or_else(|| WebhookError::UnknownEvent(name.clone()))?);
+        }
+        self.only = Some(kinds.into());
+        Ok(self)
     }
 
     /// Are webhooks configured at all? (Callers skip building an event if not.)
     pub fn enabled(&self) -> bool {
         self.sink.is_some()
+    }
+
+    /// Is an event of `kind` sent? (Webhooks on, and the type not filtered out.)
+    pub fn wants(&self, kind: &str) -> bool {
+        self.enabled() && self.only.as_ref().is_none_or(|only| only.contains(&kind))
     }
 
     /// Hand an event to the outbox (never waits).
@@ -127,7 +161,7 @@ impl Webhooks {
         data: &impl serde::Serialize,
         dedupe_key: Option<String>,
     ) {
-        if !self.enabled() {
+        if !self.wants(kind) {
             return;
         }
         match serde_json::to_value(data) {
@@ -167,6 +201,20 @@ mod tests {
         let off = Webhooks::default();
         assert!(!off.enabled());
         off.event(kind::MODERATION_ACTION, "r", &serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn webhooks_events_filters_by_type_and_refuses_unknown_names() {
+        let all = Webhooks::default().only(&[]).unwrap();
+        assert!(!all.wants(kind::ROOM_OCCUPIED), "off without a sink");
+        let only = Webhooks::default()
+            .only(&["analytics.minute".to_owned()])
+            .unwrap();
+        assert_eq!(only.only.as_deref(), Some(&[kind::ANALYTICS_MINUTE][..]));
+        assert!(matches!(
+            Webhooks::default().only(&["room.opened".to_owned()]),
+            Err(WebhookError::UnknownEvent(name)) if name == "room.opened"
+        ));
     }
 
     #[test]

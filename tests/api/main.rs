@@ -31,6 +31,7 @@ mod limits;
 mod moderation;
 mod moderation_v2;
 mod platform;
+mod platform_events;
 mod reactions;
 mod recovery;
 mod server_api;

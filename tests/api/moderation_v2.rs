@@ -27,6 +27,7 @@ fn default_settings() -> Value {
         "unique_chat": false,
         "chat_delay_ms": 0,
         "private": false,
+        "typing": null,
     })
 }
 

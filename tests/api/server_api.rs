@@ -53,7 +53,8 @@ async fn room_info_reports_viewers_peak_and_slow_mode() {
         json!({"room":"quiet","viewers":0,"peak":0,"slow_mode":0,"seq":0,
             // v2 (§7): every setting.
             "settings":{"slow_mode":0,"followers_only":null,"subscribers_only":false,
-                "emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false}})
+                "emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false,
+                "typing":null}})
     );
     let mut a = app.connect_anon().await;
     let mut b = app.connect_anon().await;

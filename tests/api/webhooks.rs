@@ -66,7 +66,11 @@ async fn outbox_rows(app: &TestApp, room: &str) -> Vec<entity::webhook_outbox::M
 async fn webhooks_are_signed_json_events_carrying_the_moderation_log_entry() {
     let _serial = SERIAL.lock().await;
     let receiver = Receiver::start().await;
-    let app = app_for(&receiver, |_| {}).await;
+    // Only moderation actions (Mia joining would also open an occupancy episode).
+    let app = app_for(&receiver, |s| {
+        s.webhooks.events = vec!["moderation.action".into()];
+    })
+    .await;
     let ban_id = ban(&app, "shop", "troll").await;
     let mut mia = app.connect_mod("mia", &["shop"]).await;
     mia.join("shop").await;

@@ -17,6 +17,7 @@ mod hardening;
 mod moderation_v2;
 mod multi_node;
 mod platform;
+mod platform_events;
 mod recovery;
 mod redis_faults;
 mod rolling;

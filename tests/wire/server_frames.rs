@@ -22,7 +22,7 @@ fn msg() -> ChatMessage {
 }
 
 /// Every §7 setting, off.
-const SETTINGS: &str = r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false}"#;
+const SETTINGS: &str = r#"{"slow_mode":0,"followers_only":null,"subscribers_only":false,"emote_only":false,"unique_chat":false,"chat_delay_ms":0,"private":false,"typing":null}"#;
 const MSG: &str = r#"{"type":"message","room":"r","id":"01J00000000000000000000000","user":"u1","name":"Ann","text":"hi \"there\"","ts":1795446000000,"badges":["mod"]}"#;
 
 fn raw(s: &str) -> Box<RawValue> {

@@ -172,6 +172,20 @@ impl NodeProcess {
         if let Some(url) = &settings.redis.url {
             cmd.env("ROOMCAST__REDIS__URL", url.expose());
         }
+        if let Some(url) = &settings.webhooks.url {
+            let secret = settings.webhooks.secret.as_ref().map_or("", |s| s.expose());
+            cmd.env("ROOMCAST__WEBHOOKS__URL", url)
+                .env("ROOMCAST__WEBHOOKS__SECRET", secret)
+                .env(
+                    "ROOMCAST__WEBHOOKS__RETRY_BASE_MS",
+                    settings.webhooks.retry_base_ms.to_string(),
+                )
+                .env(
+                    "ROOMCAST__ANALYTICS__PERIOD_MS",
+                    settings.analytics.period_ms.to_string(),
+                )
+                .env("ROOMCAST__STORE__FLUSH_INTERVAL_MS", "10");
+        }
         let child = cmd.spawn().expect("start the roomcast binary");
         let node = NodeProcess { port, child };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
