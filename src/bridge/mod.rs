@@ -45,7 +45,7 @@ pub use msg::{
 use crate::metrics::{self, METRICS};
 use crate::protocol::{RoomId, now_ms};
 use redis_io::Outgoing;
-pub use redis_io::Sequenced;
+pub use redis_io::{Sequenced, WriterConnected};
 
 /// How long one Redis operation may take before it counts as failed.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -252,6 +252,7 @@ impl Actor for RedisBridge {
                 self.client.clone(),
                 rx,
                 self.status.clone(),
+                ctx.address().recipient(),
             ));
         }
         actix_web::rt::spawn(redis_io::subscribe_loop(
@@ -308,6 +309,16 @@ impl Handler<Connected> for RedisBridge {
         for room in self.rooms.values() {
             room.resync.do_send(Resync);
         }
+    }
+}
+
+impl Handler<WriterConnected> for RedisBridge {
+    type Result = ();
+    fn handle(&mut self, _: WriterConnected, _: &mut Context<Self>) {
+        // Writes sent while its last connection was failing were dropped:
+        // presence and this node's user entries go again, on the new one.
+        self.heartbeat();
+        self.users_rewrite();
     }
 }
 

@@ -45,6 +45,11 @@ pub struct Sequenced {
     pub position: Option<(u64, String)>,
 }
 
+/// The writer has a new connection to Redis (at start, and after every loss).
+#[derive(actix::Message, Debug)]
+#[rtype(result = "()")]
+pub struct WriterConnected;
+
 /// Moderation publishes held while Redis is away, at most.
 const MAX_KEPT: usize = 100_000;
 /// How often held publishes are tried again while nothing else is written.
@@ -55,11 +60,14 @@ const KEPT_RETRY: Duration = Duration::from_millis(500);
 /// most writes are dropped (and counted): presence is rewritten whole by the
 /// next heartbeat, messages and reactions are current events. Moderation
 /// actions are kept and sent again, oldest first, until Redis takes them (a
-/// ban must reach every node; a repeat is harmless).
+/// ban must reach every node; a repeat is harmless). Each time this loop has a
+/// new connection it tells `connected`, so what is written only once (the
+/// node's user entries) is written again on it.
 pub(super) async fn write_loop(
     client: redis::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     status: Arc<BridgeStatus>,
+    connected: actix::Recipient<WriterConnected>,
 ) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut retry_at = Instant::now();
@@ -95,6 +103,7 @@ pub(super) async fn write_loop(
                     if matches!(tokio::time::timeout(REDIS_TIMEOUT, loaded).await, Ok(Ok(_))) {
                         conn = Some(c);
                         failures = 0;
+                        connected.do_send(WriterConnected);
                     } else {
                         failures += 1;
                         retry_at = Instant::now() + backoff(failures);

@@ -232,6 +232,13 @@ impl RedisBridge {
                 }
             });
         }
+        self.users_rewrite();
+    }
+
+    /// Replace whatever Redis holds of this node's users by what this node
+    /// holds now, in one step (also when the writer has a new connection:
+    /// Redis may have restarted without its data).
+    pub(super) fn users_rewrite(&self) {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .add_command(self.clean_cmd(&self.node, None, ALL_USERS))

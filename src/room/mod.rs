@@ -523,7 +523,7 @@ impl Room {
         let now = protocol::now_ms();
         let end = now - now % period;
         if let Some(snap) = self.stats.close(end, &self.id) {
-            self.minute_webhook(&snap, ctx);
+            self.minute_webhook(&snap, Some(ctx));
             self.persist(Write::Snapshot(snap));
         }
         self.stats = PeriodStats::starting(end, now, self.viewers());
@@ -546,6 +546,14 @@ impl Actor for Room {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::dec(&METRICS.rooms);
+        // The period so far is not lost with the room (unless other nodes
+        // still hold members: theirs closes it whole).
+        if self.remote.total() == 0
+            && let Some(snap) = self.stats.close(protocol::now_ms(), &self.id)
+        {
+            self.minute_webhook(&snap, None);
+            self.persist(Write::Snapshot(snap));
+        }
         if let Some(bridge) = &self.cfg.bridge {
             bridge.do_send(bridge::RoomOffline {
                 room: self.id.clone(),

@@ -160,7 +160,8 @@ impl Room {
     /// §8 `analytics.minute`: the period's figures (cluster-wide ones, as
     /// this node sees them). Every node of a cluster sends its copy under the
     /// same key, and the outbox keeps the first: one event per room and period.
-    pub(super) fn minute_webhook(&self, snapshot: &Snapshot, ctx: &mut Context<Self>) {
+    /// Without `ctx` (the room has stopped) it goes with this node's figures.
+    pub(super) fn minute_webhook(&self, snapshot: &Snapshot, ctx: Option<&mut Context<Self>>) {
         let kind = crate::webhooks::kind::ANALYTICS_MINUTE;
         if !self.cfg.webhooks.wants(kind) {
             return;
@@ -172,8 +173,8 @@ impl Room {
             unique_viewers: self.live.as_ref().map_or(0, |l| l.unique_here()),
             live: self.live.is_some(),
         };
-        match (&self.cfg.bridge, data.live) {
-            (Some(bridge), true) => {
+        match (&self.cfg.bridge, ctx) {
+            (Some(bridge), Some(ctx)) if data.live => {
                 let ask = bridge.send(StreamViewers {
                     room: self.id.clone(),
                 });

@@ -384,3 +384,37 @@ async fn webhooks_events_sends_only_the_types_it_names() {
         .collect();
     assert_eq!(kinds, [json!("room.vacated")], "{got:#?}");
 }
+
+#[actix_web::test]
+async fn a_room_that_stops_mid_period_sends_and_stores_the_period_so_far() {
+    const PERIOD: i64 = 600_000;
+    // Not within 10 s of a period boundary, so the event below can only come from the stop.
+    let into = now_ms() % PERIOD;
+    if into > PERIOD - 10_000 {
+        tokio::time::sleep(Duration::from_millis((PERIOD - into + 100) as u64)).await;
+    }
+    let receiver = Receiver::start().await;
+    let app = app_for(&receiver, |s| s.analytics.period_ms = PERIOD as u64).await;
+    let mut ann = app.connect("ann").await;
+    ann.join("brief").await;
+    ann.say("brief", "in and out", "m").await;
+    leave(&mut ann, "brief").await;
+    // The room stops after rooms.idle_grace_s (2 s in tests).
+    let got = receiver
+        .wait_until("the stopped room's period", WAIT, |g| {
+            count(g, "analytics.minute", "brief") == 1
+        })
+        .await;
+    let event = &of_kind(&got, "analytics.minute", "brief")[0].json;
+    let minute = event["data"]["minute"].as_i64().expect("minute");
+    assert_eq!(minute % PERIOD, 0);
+    assert!(
+        event["ts"].as_i64().unwrap_or(i64::MAX) < minute + PERIOD,
+        "{event}"
+    );
+    assert_eq!(event["data"]["messages"], 1, "{event}");
+    assert_eq!(event["data"]["max"], 1, "{event}");
+    let (_, stored) = app.get("/api/rooms/brief/analytics", Some(API_KEY)).await;
+    assert_eq!(stored["snapshots"][0]["messages"], 1, "{stored}");
+    assert_eq!(stored["snapshots"][0]["minute"], minute, "{stored}");
+}

@@ -353,3 +353,44 @@ async fn a_users_presence_is_right_again_within_the_ttl_after_a_node_dies() {
     // The living node's connection was never lost on the way.
     uma_here.say("c", "still here", "m").await;
 }
+
+#[actix_web::test]
+async fn after_redis_restarts_empty_every_nodes_users_are_reachable_again() {
+    let mut redis = RedisServer::start().await;
+    let nodes = spawn_cluster(2, &redis).await;
+    let mut phone = nodes[0].connect("ann").await;
+    phone.join("a").await;
+    let mut laptop = nodes[1].connect("ann").await;
+    laptop.join("b").await;
+    eventually("ann on two nodes", WAIT, || async {
+        presence(&nodes[0], "ann").await["connections"] == 2
+    })
+    .await;
+    // Redis comes back without its data: each node writes its users again.
+    redis.kill();
+    redis.restart().await;
+    eventually(
+        "ann's presence rewritten by both nodes",
+        Duration::from_secs(15),
+        || async {
+            presence(&nodes[0], "ann").await
+                == json!({"online":true,"connections":2,"rooms":["a","b"]})
+        },
+    )
+    .await;
+    let (status, body) = nodes[1]
+        .api(
+            awc::http::Method::POST,
+            "/api/users/ann/notify",
+            Some(json!({"name":"ping"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["delivered"].clone()),
+        (202, json!(2)),
+        "{body}"
+    );
+    for device in [&mut phone, &mut laptop] {
+        assert_eq!(device.expect_type("notify").await["name"], "ping");
+    }
+}

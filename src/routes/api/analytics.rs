@@ -46,9 +46,11 @@ pub async fn range(
         })
         .await??;
     let n = snapshots.len().max(1) as f64;
+    // An empty sum of floats is -0.0; a range without periods averages 0.
+    let avg_sum: f64 = snapshots.iter().map(|s| s.avg).sum::<f64>() + 0.0;
     let summary = serde_json::json!({
         "peak": snapshots.iter().map(|s| s.max).max().unwrap_or(0),
-        "avg": (snapshots.iter().map(|s| s.avg).sum::<f64>() / n * 100.0).round() / 100.0,
+        "avg": (avg_sum / n * 100.0).round() / 100.0,
         "messages": snapshots.iter().map(|s| s.messages).sum::<u64>(),
         "reactions": snapshots.iter().map(|s| s.reactions).sum::<u64>(),
     });
