@@ -16,5 +16,6 @@ pub mod room_term;
 pub mod room_timeout;
 pub mod room_warning;
 pub mod stream;
+pub mod stream_viewer;
 pub mod viewer_snapshot;
 pub mod webhook_outbox;

@@ -1,5 +1,6 @@
 //! `streams`: a room's streams (contract §8), from `POST …/live` to `DELETE
-//! …/live`; the summary columns are filled in when the stream ends.
+//! …/live`; the summary columns are filled in when the stream ends, `peak`,
+//! `reactions` and `reached` are kept up to date while it is live.
 
 use sea_orm::entity::prelude::*;
 
@@ -25,6 +26,9 @@ pub struct Model {
     pub unique_viewers: i64,
     pub messages: i64,
     pub reactions: i64,
+    /// Viewer milestones announced so far (JSON array; NULL: none recorded).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reached: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

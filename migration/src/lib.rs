@@ -13,6 +13,7 @@ mod m20261201_000001_create_webhook_outbox;
 mod m20261201_000002_add_sequences;
 mod m20261201_000003_moderation_v2;
 mod m20261201_000004_platform;
+mod m20261201_000005_stream_progress;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_add_sequences::Migration),
             Box::new(m20261201_000003_moderation_v2::Migration),
             Box::new(m20261201_000004_platform::Migration),
+            Box::new(m20261201_000005_stream_progress::Migration),
         ]
     }
 }

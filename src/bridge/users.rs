@@ -220,8 +220,7 @@ impl RedisBridge {
         cmd
     }
 
-    /// Connected (again): subscribe the inbox, and replace whatever Redis
-    /// holds of this node's users by what this node holds now, in one step.
+    /// The subscription is up (again): subscribe the inbox.
     pub(super) fn users_connected(&self) {
         if let Some(sink) = self.sink.clone() {
             let channel = self.keys.node_inbox(&self.node);
@@ -232,7 +231,8 @@ impl RedisBridge {
                 }
             });
         }
-        self.users_rewrite();
+        // The entries are written again by `users_rewrite` when the writer
+        // has a new connection (Redis restarting breaks that one too).
     }
 
     /// Replace whatever Redis holds of this node's users by what this node

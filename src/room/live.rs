@@ -196,6 +196,7 @@ impl Handler<EndLive> for Room {
                 epoch: Some(f.epoch.clone()),
                 ended_at: None,
                 summary: None,
+                progress: None,
             };
             act.stream_ended(&f.id, &record, summary, true);
             let id = f.id.clone();
@@ -218,6 +219,7 @@ fn start_record(live: &LiveStream) -> StreamRecord {
         epoch: Some(live.epoch.clone()),
         ended_at: None,
         summary: None,
+        progress: None,
     }
 }
 
@@ -280,6 +282,7 @@ impl Room {
             room: self.id.to_string(),
             ended_at: Some(now),
             summary: Some(summary),
+            progress: None,
             ..start.clone()
         };
         self.cfg.webhooks.event(
@@ -320,7 +323,7 @@ impl Room {
     /// A reaction taken on this node counts for the live stream.
     pub(super) fn stream_reacted(&mut self) {
         if let Some(live) = &mut self.live {
-            live.reactions += 1;
+            live.reacted();
         }
     }
 
@@ -350,7 +353,8 @@ impl Room {
         if self.live.is_some() {
             return;
         }
-        if let Some(r) = open {
+        if let Some(mut r) = open {
+            let stored = r.progress.take();
             let start = StreamStart {
                 id: r.id,
                 title: r.title,
@@ -359,6 +363,21 @@ impl Room {
                 epoch: r.epoch.unwrap_or_default(),
             };
             self.stream_started(start, false, false);
+            if let (Some(live), Some(stored), None) = (&mut self.live, stored, &self.cfg.bridge) {
+                live.resume(stored);
+            }
+        }
+    }
+
+    /// One node: store what the live stream counted since the last time.
+    fn save_stream(&mut self) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        if let Some(progress) = live.take_progress(&self.id) {
+            self.persist(Write::Platform(PlatformWrite::StreamProgress(
+                std::sync::Arc::new(progress),
+            )));
         }
     }
 
@@ -425,6 +444,7 @@ impl Room {
                     epoch: None,
                     ended_at: None,
                     summary: None,
+                    progress: None,
                 };
                 self.stream_ended(&id, &record, summary, false);
             }
@@ -445,6 +465,8 @@ impl Room {
     pub(super) fn start_live_timers(&mut self, ctx: &mut Context<Self>) {
         if self.cfg.bridge.is_some() {
             ctx.run_interval(TICK_EVERY, |act, ctx| act.tick_stream(ctx));
+        } else {
+            ctx.run_interval(TICK_EVERY, |act, _| act.save_stream());
         }
         self.rate.sample(protocol::now_ms(), 0, 0);
         ctx.run_interval(SAMPLE_EVERY, |act, _| {

@@ -10,11 +10,19 @@
 //! the milestones it believes were reached (Redis decides which node announces
 //! each, once).
 
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashSet, VecDeque};
-use std::hash::BuildHasher;
 
 use crate::protocol::platform::StreamSummary;
+use crate::store::platform::StreamProgress;
+
+/// A stable 64-bit key of a user id (FNV-1a): what `seen` holds, and what is
+/// stored so a restarted node recognises a returning viewer. User ids are
+/// signed by the platform or made by the server, so nobody picks colliding ones.
+pub fn viewer_key(user: &str) -> u64 {
+    user.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// A live stream as one node's room keeps it.
 #[derive(Debug)]
@@ -32,10 +40,12 @@ pub struct LiveStream {
     pub reactions: u64,
     /// Whether the stream's figures go to Redis (a cluster) or stay here.
     clustered: bool,
-    /// Users seen joining (keyed hashes): an exact set on one node, the
+    /// Users seen joining ([`viewer_key`]s): an exact set on one node, the
     /// "already handed to Redis" filter in a cluster.
     seen: HashSet<u64>,
-    keys: RandomState,
+    /// One node: viewers seen and not stored yet; whether the rest changed.
+    unsaved: Vec<u64>,
+    changed: bool,
     /// Users not yet added to the cluster's HyperLogLog.
     new_users: Vec<String>,
     /// Milestones announced (here, or by another node).
@@ -80,7 +90,8 @@ impl LiveStream {
             reactions: 0,
             clustered,
             seen: HashSet::new(),
-            keys: RandomState::new(),
+            unsaved: Vec::new(),
+            changed: false,
             new_users: Vec::new(),
             reached: BTreeSet::new(),
             to_claim: BTreeSet::new(),
@@ -90,11 +101,48 @@ impl LiveStream {
 
     /// A user joined (or was there at the start); true if first seen here.
     pub fn saw(&mut self, user: &str) -> bool {
-        let new = self.seen.insert(self.keys.hash_one(user));
+        let key = viewer_key(user);
+        let new = self.seen.insert(key);
         if new && self.clustered {
             self.new_users.push(user.to_owned());
+        } else if new {
+            self.unsaved.push(key);
         }
         new
+    }
+
+    /// A reaction counted for the stream.
+    pub fn reacted(&mut self) {
+        self.reactions += 1;
+        self.changed = true;
+    }
+
+    /// One node: what changed since the last call, to store (None: nothing).
+    pub fn take_progress(&mut self, room: &str) -> Option<StreamProgress> {
+        if self.clustered || (!self.changed && self.unsaved.is_empty()) {
+            return None;
+        }
+        self.changed = false;
+        Some(StreamProgress {
+            id: self.id.clone(),
+            room: room.to_owned(),
+            peak: self.peak,
+            reactions: self.reactions,
+            reached: self.reached.iter().copied().collect(),
+            viewers: std::mem::take(&mut self.unsaved),
+        })
+    }
+
+    /// One node, at start: go on from the figures stored before a restart.
+    pub fn resume(&mut self, stored: StreamProgress) {
+        self.peak = self.peak.max(stored.peak);
+        self.reactions += stored.reactions;
+        self.reached.extend(stored.reached);
+        // Those present now were seen already, or are new and still unsaved.
+        let stored_seen: HashSet<u64> = stored.viewers.into_iter().collect();
+        self.unsaved.retain(|k| !stored_seen.contains(k));
+        self.seen.extend(stored_seen);
+        self.changed = true;
     }
 
     /// Distinct users seen here (exact on one node).
@@ -106,7 +154,10 @@ impl LiveStream {
     /// milestones of `config` it reaches that are not announced yet (on one
     /// node these are now announced; in a cluster they wait for Redis).
     pub fn observe(&mut self, viewers: u64, config: &[u64]) -> Vec<u64> {
-        self.peak = self.peak.max(viewers);
+        if viewers > self.peak {
+            self.peak = viewers;
+            self.changed = true;
+        }
         let due: Vec<u64> = config
             .iter()
             .copied()
@@ -117,6 +168,7 @@ impl LiveStream {
             return Vec::new();
         }
         self.reached.extend(due.iter().copied());
+        self.changed |= !due.is_empty();
         due
     }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use entity::{room_state, stream};
+use entity::{room_state, stream, stream_viewer};
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -36,6 +36,21 @@ pub enum PlatformWrite {
     StreamStarted(Arc<StreamRecord>),
     /// A stream ended (its row, with `ended_at` and the summary).
     StreamEnded(Arc<StreamRecord>),
+    /// A live stream's figures so far (one node: so a restart goes on counting).
+    StreamProgress(Arc<StreamProgress>),
+}
+
+/// A live stream's figures as one node keeps them: its peak, reactions and
+/// milestones so far, and the viewers first seen since the last progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub id: String,
+    pub room: String,
+    pub peak: u64,
+    pub reactions: u64,
+    pub reached: Vec<u64>,
+    /// Stable keys of user ids (see `room::stream::viewer_key`).
+    pub viewers: Vec<u64>,
 }
 
 /// A stream as stored.
@@ -53,6 +68,9 @@ pub struct StreamRecord {
     pub epoch: Option<String>,
     pub ended_at: Option<i64>,
     pub summary: Option<StreamSummary>,
+    /// While live: its figures so far, as stored (viewers: every one seen).
+    #[serde(skip)]
+    pub progress: Option<StreamProgress>,
 }
 
 /// What a room starts from: its state and its open stream.
@@ -71,6 +89,7 @@ impl PlatformWrite {
         match self {
             PlatformWrite::State { room, .. } => room,
             PlatformWrite::StreamStarted(s) | PlatformWrite::StreamEnded(s) => &s.room,
+            PlatformWrite::StreamProgress(p) => &p.room,
         }
     }
 
@@ -82,6 +101,9 @@ impl PlatformWrite {
             } => room.len() + key.len() + data.as_ref().map_or(0, |d| d.len()),
             PlatformWrite::StreamStarted(s) | PlatformWrite::StreamEnded(s) => {
                 64 + s.room.len() + s.title.len()
+            }
+            PlatformWrite::StreamProgress(p) => {
+                64 + p.room.len() + 8 * (p.reached.len() + p.viewers.len())
             }
         }
     }
@@ -152,7 +174,49 @@ pub async fn execute(db: &DatabaseConnection, write: &PlatformWrite) -> anyhow::
                 .exec_without_returning(db)
                 .await
                 .context("failed to store a stream's summary")?;
+            // The summary keeps the count; the viewers themselves go.
+            stream_viewer::Entity::delete_many()
+                .filter(stream_viewer::Column::StreamId.eq(s.id.as_str()))
+                .exec(db)
+                .await
+                .context("failed to remove a stream's viewers")?;
         }
+        PlatformWrite::StreamProgress(p) => store_progress(db, p).await?,
+    }
+    Ok(())
+}
+
+/// Viewer rows per INSERT (two bound values each: well under every backend's limit).
+const VIEWERS_PER_INSERT: usize = 1_000;
+
+/// Keep a live stream's figures: its row (while it has not ended) and the new viewers.
+async fn store_progress(db: &DatabaseConnection, p: &StreamProgress) -> anyhow::Result<()> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let live = stream::Entity::update_many()
+        .col_expr(stream::Column::Peak, Expr::value(n(p.peak)))
+        .col_expr(stream::Column::Reactions, Expr::value(n(p.reactions)))
+        .col_expr(
+            stream::Column::Reached,
+            Expr::value(serde_json::to_string(&p.reached)?),
+        )
+        .filter(stream::Column::Id.eq(p.id.as_str()))
+        .filter(stream::Column::EndedAt.is_null())
+        .exec(db)
+        .await
+        .context("failed to store a live stream's figures")?;
+    if live.rows_affected == 0 {
+        return Ok(()); // it has ended (or was never stored): nothing to keep
+    }
+    for chunk in p.viewers.chunks(VIEWERS_PER_INSERT) {
+        let rows = chunk.iter().map(|v| stream_viewer::ActiveModel {
+            stream_id: Set(p.id.clone()),
+            viewer: Set(*v as i64),
+        });
+        stream_viewer::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await
+            .context("failed to store a live stream's viewers")?;
     }
     Ok(())
 }
@@ -173,6 +237,7 @@ fn stream_row(s: &StreamRecord) -> stream::ActiveModel {
         unique_viewers: Set(n(sum.unique_viewers)),
         messages: Set(n(sum.messages)),
         reactions: Set(n(sum.reactions)),
+        reached: Default::default(),
     }
 }
 
@@ -186,13 +251,25 @@ fn stream_record(r: stream::Model) -> StreamRecord {
         reactions: n(r.reactions),
     });
     StreamRecord {
-        id: r.id,
-        room: r.room,
+        id: r.id.clone(),
+        room: r.room.clone(),
         title: r.title,
         started_at: r.started_at,
         start_seq: n(r.start_seq),
         epoch: r.epoch,
         ended_at: r.ended_at,
+        progress: r.ended_at.is_none().then(|| StreamProgress {
+            id: r.id.clone(),
+            room: r.room.clone(),
+            peak: n(r.peak),
+            reactions: n(r.reactions),
+            reached: r
+                .reached
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default(),
+            viewers: Vec::new(),
+        }),
         summary,
     }
 }
@@ -222,6 +299,16 @@ pub async fn load(
         .one(db)
         .await?
         .map(stream_record);
+    if let Some(progress) = snap.stream.as_mut().and_then(|s| s.progress.as_mut()) {
+        let viewers: Vec<i64> = stream_viewer::Entity::find()
+            .select_only()
+            .column(stream_viewer::Column::Viewer)
+            .filter(stream_viewer::Column::StreamId.eq(progress.id.as_str()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        progress.viewers = viewers.into_iter().map(|v| v as u64).collect();
+    }
     replay(&mut snap, queued);
     Ok(snap)
 }
@@ -243,6 +330,17 @@ fn replay(snap: &mut PlatformSnapshot, queued: &[PlatformWrite]) {
             PlatformWrite::StreamEnded(s) => {
                 if snap.stream.as_ref().is_some_and(|open| open.id == s.id) {
                     snap.stream = None;
+                }
+            }
+            PlatformWrite::StreamProgress(p) => {
+                let open = snap.stream.as_mut().filter(|open| open.id == p.id);
+                if let Some(open) = open {
+                    let mut viewers = open.progress.take().map(|o| o.viewers).unwrap_or_default();
+                    viewers.extend(&p.viewers);
+                    open.progress = Some(StreamProgress {
+                        viewers,
+                        ..(**p).clone()
+                    });
                 }
             }
         }
@@ -330,6 +428,7 @@ mod tests {
                 messages: 2,
                 reactions: 9,
             }),
+            progress: None,
         })
     }
 
@@ -383,5 +482,47 @@ mod tests {
         let listed = streams(&db, "r", 10, &[]).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].summary.unwrap().duration_s, 69);
+    }
+
+    fn progress(viewers: &[u64], reactions: u64) -> PlatformWrite {
+        PlatformWrite::StreamProgress(Arc::new(StreamProgress {
+            id: "s1".into(),
+            room: "r".into(),
+            peak: 7,
+            reactions,
+            reached: vec![5],
+            viewers: viewers.to_vec(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_live_streams_progress_is_loaded_back_until_it_ends() {
+        let db = memory_db().await;
+        execute(&db, &PlatformWrite::StreamStarted(stream("s1", false)))
+            .await
+            .unwrap();
+        // Keys above i64::MAX are stored as negative numbers and read back whole.
+        for w in [progress(&[1, u64::MAX], 2), progress(&[u64::MAX, 3], 4)] {
+            execute(&db, &w).await.unwrap();
+        }
+        let open = load(&db, "r", &[]).await.unwrap().stream.unwrap();
+        let mut got = open.progress.unwrap();
+        got.viewers.sort_unstable();
+        assert_eq!((got.peak, got.reactions, got.reached), (7, 4, vec![5]));
+        assert_eq!(got.viewers, [1, 3, u64::MAX]);
+        // A queued one adds its viewers and replaces the figures.
+        let queued = [progress(&[9], 6)];
+        let open = load(&db, "r", &queued).await.unwrap().stream.unwrap();
+        let got = open.progress.unwrap();
+        assert_eq!((got.reactions, got.viewers.len()), (6, 4));
+        // Once it ends, its viewers are gone and a late progress changes nothing.
+        execute(&db, &PlatformWrite::StreamEnded(stream("s1", true)))
+            .await
+            .unwrap();
+        execute(&db, &progress(&[10], 99)).await.unwrap();
+        let listed = streams(&db, "r", 10, &[]).await.unwrap();
+        assert_eq!(listed[0].summary.unwrap().reactions, 9);
+        let left = stream_viewer::Entity::find().all(&db).await.unwrap();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -293,3 +293,72 @@ async fn a_notification_reaches_every_connection_of_its_user_and_presence_counts
     })
     .await;
 }
+
+#[actix_web::test]
+async fn a_live_streams_figures_survive_a_restart_of_the_node() {
+    let app = spawn_app_with(|s| s.rooms.viewer_milestones = vec![2, 1000]).await;
+    let mut ann = app.connect("ann").await;
+    let mut bob = app.connect("bob").await;
+    ann.join("show").await;
+    bob.join("show").await;
+    let (status, live) = app
+        .api(
+            Method::POST,
+            "/api/rooms/show/live",
+            Some(json!({"title":"t"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(bob.expect_type("milestone").await["value"], 2);
+    bob.send(json!({"type":"reaction","room":"show","emoji":"heart"}))
+        .await;
+    assert_eq!(ann.say("show", "before", "m1").await["type"], "ack");
+    // Dan watches a moment before the restart and does not come back.
+    let mut dan = app.connect("dan").await;
+    dan.join("show").await;
+    dan.close().await;
+    // The node stores a live stream's figures every second.
+    let db = sea_orm::Database::connect(app.settings.database.url.expose())
+        .await
+        .expect("open the test database");
+    eventually("the reaction stored with the stream", WAIT, || async {
+        use sea_orm::EntityTrait as _;
+        entity::stream::Entity::find_by_id(live["id"].as_str().unwrap_or(""))
+            .one(&db)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.reactions == 1 && s.peak == 3)
+    })
+    .await;
+    db.close().await.expect("close");
+
+    let app = app.restart().await;
+    // Ann and Bob come back, Cat is new: four distinct viewers with Dan (the
+    // returning ones count once), and the milestone of 2 is not announced again.
+    let mut ann = app.connect("ann").await;
+    let joined = ann.join("show").await;
+    assert_eq!(
+        joined["stream"]["started_at"], live["started_at"],
+        "{joined}"
+    );
+    let mut bob = app.connect("bob").await;
+    bob.join("show").await;
+    let mut cat = app.connect("cat").await;
+    cat.join("show").await;
+    let (status, ended) = app.api(Method::DELETE, "/api/rooms/show/live", None).await;
+    assert_eq!(status, 200, "{ended}");
+    let summary = &ended["summary"];
+    assert_eq!(summary["unique_viewers"], 4, "{ended}");
+    assert_eq!(summary["peak"], 3, "{ended}");
+    assert_eq!(summary["reactions"], 1, "{ended}");
+    assert_eq!(summary["messages"], 1, "{ended}");
+    let end = bob
+        .expect_without(
+            "the end",
+            |f| f["type"] == "stream",
+            |f| f["type"] == "milestone",
+        )
+        .await;
+    assert_eq!(end, ended);
+}
