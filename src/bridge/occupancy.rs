@@ -6,10 +6,10 @@
 //! open episode (`occupied`: its start and the node that opened it); per node,
 //! the rooms it occupies, and the list of nodes that occupy any. Each step is
 //! one script, so two nodes never disagree:
-//! - [`Occupy`]: this node has members in the room. Adds it to the occupants;
+//! - [`SetOccupied`] `true`: this node has members in the room. Adds it to the occupants;
 //!   opens the episode unless one is open. The opener announces it (asking
 //!   again answers "opened" again with the same start: the outbox stores one).
-//! - [`Vacate`]: this node has none any more. Removes it; if no live node
+//! - [`SetOccupied`] `false`: this node has none any more. Removes it; if no live node
 //!   remains, closes the episode and the caller announces it. A first member
 //!   arriving on another node at the same time is ordered by Redis: either
 //!   before (the episode stays open) or after (a new one opens).
@@ -25,7 +25,7 @@
 use actix::prelude::*;
 
 use super::scripts::{PlatformError, eval};
-use super::{Keys, REDIS_TIMEOUT, RedisBridge};
+use super::{Keys, RedisBridge};
 use crate::protocol::{RoomId, now_ms};
 use crate::webhooks::{self, Webhooks};
 
@@ -105,20 +105,15 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return closed
 "#;
 
-/// This node has members in `room` now: join its occupants (and open the
-/// episode if none is open, announcing `room.occupied`).
+/// This node has members in `room` now (`occupied`): join its occupants,
+/// opening the episode if none is open (announcing `room.occupied`). Or it
+/// has none any more: leave them, closing the episode if no live node
+/// remains (announcing `room.vacated`).
 #[derive(Message)]
 #[rtype(result = "Result<(), PlatformError>")]
-pub struct Occupy {
+pub struct SetOccupied {
     pub room: RoomId,
-}
-
-/// This node has no members in `room` any more: leave its occupants (and
-/// close the episode if no live node remains, announcing `room.vacated`).
-#[derive(Message)]
-#[rtype(result = "Result<(), PlatformError>")]
-pub struct Vacate {
-    pub room: RoomId,
+    pub occupied: bool,
 }
 
 /// `room.occupied`'s data: when the episode began (epoch ms).
@@ -149,53 +144,35 @@ pub fn announce_vacated(hooks: &Webhooks, room: &str, since: i64) {
     hooks.cluster_event(kind, room, key, &Vacated { since, duration_s });
 }
 
-impl Handler<Occupy> for RedisBridge {
+impl Handler<SetOccupied> for RedisBridge {
     type Result = ResponseFuture<Result<(), PlatformError>>;
-    fn handle(&mut self, msg: Occupy, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: SetOccupied, _: &mut Context<Self>) -> Self::Result {
         let (pool, hooks) = (self.pool.clone(), self.webhooks.clone());
         let k = &self.keys;
+        // OCCUPY lists this node among those with rooms; VACATE reads heartbeats.
+        let (script, last_key, when) = if msg.occupied {
+            (OCCUPY, k.occupant_nodes(), now_ms())
+        } else {
+            (VACATE, k.nodes(), now_ms() - self.ttl.as_millis() as i64)
+        };
         let keys = [
             k.room_occupants(&msg.room),
             k.room_occupied(&msg.room),
             k.node_occupies(&self.node),
-            k.occupant_nodes(),
+            last_key,
         ];
-        let args = [
-            self.node.clone(),
-            msg.room.to_string(),
-            now_ms().to_string(),
-        ];
+        let args = [self.node.clone(), msg.room.to_string(), when.to_string()];
         Box::pin(async move {
-            let (opened, since): (i64, i64) = eval(&pool, OCCUPY, &keys, &args).await?;
-            if opened == 1 {
-                announce_occupied(&hooks, &msg.room, since);
-            }
-            Ok(())
-        })
-    }
-}
-
-impl Handler<Vacate> for RedisBridge {
-    type Result = ResponseFuture<Result<(), PlatformError>>;
-    fn handle(&mut self, msg: Vacate, _: &mut Context<Self>) -> Self::Result {
-        let (pool, hooks) = (self.pool.clone(), self.webhooks.clone());
-        let k = &self.keys;
-        let keys = [
-            k.room_occupants(&msg.room),
-            k.room_occupied(&msg.room),
-            k.node_occupies(&self.node),
-            k.nodes(),
-        ];
-        let alive_since = now_ms() - self.ttl.as_millis() as i64;
-        let args = [
-            self.node.clone(),
-            msg.room.to_string(),
-            alive_since.to_string(),
-        ];
-        Box::pin(async move {
-            let since: i64 = eval(&pool, VACATE, &keys, &args).await?;
-            if since >= 0 {
-                announce_vacated(&hooks, &msg.room, since);
+            if msg.occupied {
+                let (opened, since): (i64, i64) = eval(&pool, script, &keys, &args).await?;
+                if opened == 1 {
+                    announce_occupied(&hooks, &msg.room, since);
+                }
+            } else {
+                let since: i64 = eval(&pool, script, &keys, &args).await?;
+                if since >= 0 {
+                    announce_vacated(&hooks, &msg.room, since);
+                }
             }
             Ok(())
         })
@@ -254,17 +231,10 @@ impl RedisBridge {
         let hooks = self.webhooks.clone();
         let alive_since = now_ms() - self.ttl.as_millis() as i64;
         let run = async move {
-            let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
-            let mut pipe = redis::pipe();
-            pipe.smembers(keys.occupant_nodes())
-                .cmd("ZRANGEBYSCORE")
-                .arg(keys.nodes())
-                .arg(alive_since)
-                .arg("+inf");
-            let (listed, live): (Vec<String>, Vec<String>) =
-                tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut *conn)).await??;
-            drop(conn);
-            for node in listed.iter().filter(|n| **n != me && !live.contains(n)) {
+            let listed = keys.occupant_nodes();
+            let dead =
+                super::presence::dead_listed(&pool, &keys, &listed, &me, alive_since).await?;
+            for node in &dead {
                 let closed = sweep(&pool, &keys, node, alive_since, true).await?;
                 tracing::info!(
                     node,

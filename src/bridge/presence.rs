@@ -118,3 +118,27 @@ pub async fn room_sums(
     }
     Ok(sums)
 }
+
+/// The nodes in the set `listed` (nodes that wrote something to clean up
+/// after them) other than `me` whose heartbeat is older than `alive_since`.
+pub async fn dead_listed(
+    pool: &Pool,
+    keys: &Keys,
+    listed: &str,
+    me: &str,
+    alive_since: i64,
+) -> anyhow::Result<Vec<String>> {
+    let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
+    let mut pipe = redis::pipe();
+    pipe.smembers(listed)
+        .cmd("ZRANGEBYSCORE")
+        .arg(keys.nodes())
+        .arg(alive_since)
+        .arg("+inf");
+    let (listed, live): (Vec<String>, Vec<String>) =
+        tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut *conn)).await??;
+    Ok(listed
+        .into_iter()
+        .filter(|n| n != me && !live.contains(n))
+        .collect())
+}

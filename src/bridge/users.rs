@@ -259,21 +259,8 @@ impl RedisBridge {
         let (pool, keys, me) = (self.pool.clone(), self.keys.clone(), self.node.clone());
         let dead_before = now_ms() - self.ttl.as_millis() as i64;
         let find = async move {
-            let mut conn = tokio::time::timeout(REDIS_TIMEOUT, pool.get()).await??;
-            let mut pipe = redis::pipe();
-            pipe.smembers(keys.user_nodes())
-                .cmd("ZRANGEBYSCORE")
-                .arg(keys.nodes())
-                .arg(dead_before)
-                .arg("+inf");
-            let (listed, live): (Vec<String>, Vec<String>) =
-                tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut *conn)).await??;
-            anyhow::Ok(
-                listed
-                    .into_iter()
-                    .filter(|n| *n != me && !live.contains(n))
-                    .collect::<Vec<String>>(),
-            )
+            let listed = keys.user_nodes();
+            super::presence::dead_listed(&pool, &keys, &listed, &me, dead_before).await
         };
         ctx.spawn(find.into_actor(self).map(move |res, act, _| {
             for node in res.unwrap_or_default() {

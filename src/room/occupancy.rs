@@ -15,7 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::Room;
-use crate::bridge::occupancy::{Occupy, Vacate, announce_occupied, announce_vacated};
+use crate::bridge::occupancy::{SetOccupied, announce_occupied, announce_vacated};
 use crate::protocol;
 use crate::webhooks::kind;
 
@@ -57,13 +57,10 @@ impl Room {
         };
         self.occupancy.busy = true;
         let room = self.id.clone();
-        let step = async move {
-            if has_members {
-                bridge.send(Occupy { room }).await
-            } else {
-                bridge.send(Vacate { room }).await
-            }
-        };
+        let step = bridge.send(SetOccupied {
+            room,
+            occupied: has_members,
+        });
         ctx.spawn(step.into_actor(self).map(move |res, act, ctx| {
             act.occupancy.busy = false;
             match res {

@@ -26,24 +26,6 @@ async fn app_for(receiver: &Receiver, tweak: impl FnOnce(&mut Settings)) -> Test
     .await
 }
 
-/// The delivered events of `kind` in `room`, in order.
-fn of_kind<'a>(got: &'a [Received], kind: &str, room: &str) -> Vec<&'a Received> {
-    got.iter()
-        .filter(|r| r.ok() && r.json["type"] == kind && r.room() == room)
-        .collect()
-}
-
-fn count(got: &[Received], kind: &str, room: &str) -> usize {
-    of_kind(got, kind, room).len()
-}
-
-async fn leave(client: &mut Client, room: &str) {
-    client.send(json!({"type":"leave","room":room})).await;
-    client
-        .expect("left", |f| f["type"] == "left" && f["room"] == room)
-        .await;
-}
-
 #[actix_web::test]
 async fn the_first_member_in_and_the_last_out_send_room_occupied_and_room_vacated() {
     let receiver = Receiver::start().await;
@@ -55,7 +37,7 @@ async fn the_first_member_in_and_the_last_out_send_room_occupied_and_room_vacate
     bob.join("occ").await;
     let got = receiver
         .wait_until("room.occupied", WAIT, |g| {
-            count(g, "room.occupied", "occ") == 1
+            count_of(g, "room.occupied", "occ") == 1
         })
         .await;
     let occupied = of_kind(&got, "room.occupied", "occ")[0].clone();
@@ -64,12 +46,12 @@ async fn the_first_member_in_and_the_last_out_send_room_occupied_and_room_vacate
     assert!(since >= before && since <= now_ms(), "{since}");
 
     // Bob leaving leaves Ann: still occupied. Ann leaving empties it.
-    leave(&mut bob, "occ").await;
+    bob.leave("occ").await;
     let last_out = now_ms();
-    leave(&mut ann, "occ").await;
+    ann.leave("occ").await;
     let got = receiver
         .wait_until("room.vacated", WAIT, |g| {
-            count(g, "room.vacated", "occ") == 1
+            count_of(g, "room.vacated", "occ") == 1
         })
         .await;
     let vacated = of_kind(&got, "room.vacated", "occ")[0];
@@ -80,13 +62,17 @@ async fn the_first_member_in_and_the_last_out_send_room_occupied_and_room_vacate
         .as_i64()
         .expect("duration_s");
     assert!((0..=(now_ms() - since) / 1000).contains(&duration));
-    assert_eq!(count(&got, "room.occupied", "occ"), 1, "one episode so far");
+    assert_eq!(
+        count_of(&got, "room.occupied", "occ"),
+        1,
+        "one episode so far"
+    );
 
     // Occupied again: a new episode, announced after the last one ended.
     bob.join("occ").await;
     let got = receiver
         .wait_until("the second room.occupied", WAIT, |g| {
-            count(g, "room.occupied", "occ") == 2
+            count_of(g, "room.occupied", "occ") == 2
         })
         .await;
     let events: Vec<&str> = got
@@ -112,18 +98,18 @@ async fn a_disconnect_vacates_the_room_and_other_rooms_keep_their_episodes() {
     cat.join("stays").await;
     receiver
         .wait_until("both rooms occupied", WAIT, |g| {
-            count(g, "room.occupied", "gone") == 1 && count(g, "room.occupied", "stays") == 1
+            count_of(g, "room.occupied", "gone") == 1 && count_of(g, "room.occupied", "stays") == 1
         })
         .await;
     ann.close().await;
     receiver
         .wait_until("gone vacated by the disconnect", WAIT, |g| {
-            count(g, "room.vacated", "gone") == 1
+            count_of(g, "room.vacated", "gone") == 1
         })
         .await;
     // Cat is still there: her room's episode goes on.
     cat.say("stays", "still here", "m").await;
-    assert_eq!(count(&receiver.delivered(), "room.vacated", "stays"), 0);
+    assert_eq!(count_of(&receiver.delivered(), "room.vacated", "stays"), 0);
 }
 
 /// The `analytics.minute` events of `room` delivered so far.
@@ -225,7 +211,7 @@ async fn without_webhooks_no_period_or_occupancy_is_sent_anywhere() {
     let mut ann = app.connect("ann").await;
     ann.join("quiet").await;
     ann.say("quiet", "hi", "m").await;
-    leave(&mut ann, "quiet").await;
+    ann.leave("quiet").await;
     // The snapshot is written, so periods did close (and would have been sent).
     eventually("the period's snapshot", WAIT, || async {
         let (_, body) = app.get("/api/rooms/quiet/analytics", Some(API_KEY)).await;
@@ -364,10 +350,10 @@ async fn webhooks_events_sends_only_the_types_it_names() {
     let mut ann = app.connect("ann").await;
     ann.join("picky").await;
     ann.say("picky", "hi", "m").await;
-    leave(&mut ann, "picky").await;
+    ann.leave("picky").await;
     let got = receiver
         .wait_until("room.vacated", WAIT, |g| {
-            count(g, "room.vacated", "picky") == 1
+            count_of(g, "room.vacated", "picky") == 1
         })
         .await;
     // The period with the message has closed too (its snapshot is stored),
@@ -398,11 +384,11 @@ async fn a_room_that_stops_mid_period_sends_and_stores_the_period_so_far() {
     let mut ann = app.connect("ann").await;
     ann.join("brief").await;
     ann.say("brief", "in and out", "m").await;
-    leave(&mut ann, "brief").await;
+    ann.leave("brief").await;
     // The room stops after rooms.idle_grace_s (2 s in tests).
     let got = receiver
         .wait_until("the stopped room's period", WAIT, |g| {
-            count(g, "analytics.minute", "brief") == 1
+            count_of(g, "analytics.minute", "brief") == 1
         })
         .await;
     let event = &of_kind(&got, "analytics.minute", "brief")[0].json;

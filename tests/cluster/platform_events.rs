@@ -24,23 +24,6 @@ fn webhooks_to(receiver: &Receiver) -> impl Fn(&mut Settings) + use<> {
     }
 }
 
-fn of_kind<'a>(got: &'a [Received], kind: &str, room: &str) -> Vec<&'a Received> {
-    got.iter()
-        .filter(|r| r.ok() && r.json["type"] == kind && r.room() == room)
-        .collect()
-}
-
-fn count(got: &[Received], kind: &str, room: &str) -> usize {
-    of_kind(got, kind, room).len()
-}
-
-async fn leave(client: &mut Client, room: &str) {
-    client.send(json!({"type":"leave","room":room})).await;
-    client
-        .expect("left", |f| f["type"] == "left" && f["room"] == room)
-        .await;
-}
-
 /// Wait until node `node` counts `n` viewers in `room` (other nodes' included).
 async fn viewers_seen(node: &TestApp, room: &str, n: u64) {
     eventually(&format!("{room} to count {n} viewers"), WAIT, || async {
@@ -64,7 +47,7 @@ async fn a_room_spread_over_two_nodes_is_occupied_once_and_vacated_once() {
     ann.join("r").await;
     let got = receiver
         .wait_until("room.occupied", WAIT, |g| {
-            count(g, "room.occupied", "r") == 1
+            count_of(g, "room.occupied", "r") == 1
         })
         .await;
     let since = of_kind(&got, "room.occupied", "r")[0].json["data"]["since"].clone();
@@ -72,12 +55,14 @@ async fn a_room_spread_over_two_nodes_is_occupied_once_and_vacated_once() {
     bob.join("r").await;
     viewers_seen(&nodes[0], "r", 2).await;
     // The first member in left, but the room is not empty: no vacated yet.
-    leave(&mut ann, "r").await;
+    ann.leave("r").await;
     viewers_seen(&nodes[1], "r", 1).await;
     let last_out = now_ms();
-    leave(&mut bob, "r").await;
+    bob.leave("r").await;
     let got = receiver
-        .wait_until("room.vacated", WAIT, |g| count(g, "room.vacated", "r") == 1)
+        .wait_until("room.vacated", WAIT, |g| {
+            count_of(g, "room.vacated", "r") == 1
+        })
         .await;
     let vacated = of_kind(&got, "room.vacated", "r")[0];
     assert!(vacated.signed_with(SECRET));
@@ -89,8 +74,8 @@ async fn a_room_spread_over_two_nodes_is_occupied_once_and_vacated_once() {
     );
     tokio::time::sleep(SETTLE).await;
     let got = receiver.delivered();
-    assert_eq!(count(&got, "room.occupied", "r"), 1, "{got:#?}");
-    assert_eq!(count(&got, "room.vacated", "r"), 1, "{got:#?}");
+    assert_eq!(count_of(&got, "room.occupied", "r"), 1, "{got:#?}");
+    assert_eq!(count_of(&got, "room.vacated", "r"), 1, "{got:#?}");
 }
 
 #[actix_web::test]
@@ -107,10 +92,10 @@ async fn first_members_arriving_on_two_nodes_at_once_open_one_episode() {
             (ja["type"].clone(), jb["type"].clone()),
             ("joined".into(), "joined".into())
         );
-        tokio::join!(leave(&mut a, &room), leave(&mut b, &room));
+        tokio::join!(a.leave(&room), b.leave(&room));
         receiver
             .wait_until(&format!("{room} vacated"), WAIT, |g| {
-                count(g, "room.vacated", &room) >= 1
+                count_of(g, "room.vacated", &room) >= 1
             })
             .await;
     }
@@ -150,7 +135,8 @@ async fn a_killed_nodes_rooms_are_vacated_by_another_node_unless_still_occupied(
     bob.join("shared").await;
     receiver
         .wait_until("both rooms occupied", WAIT, |g| {
-            count(g, "room.occupied", "alone") == 1 && count(g, "room.occupied", "shared") == 1
+            count_of(g, "room.occupied", "alone") == 1
+                && count_of(g, "room.occupied", "shared") == 1
         })
         .await;
     doomed.kill();
@@ -159,24 +145,24 @@ async fn a_killed_nodes_rooms_are_vacated_by_another_node_unless_still_occupied(
         .wait_until(
             "alone vacated after the kill",
             Duration::from_secs(15),
-            |g| count(g, "room.vacated", "alone") == 1,
+            |g| count_of(g, "room.vacated", "alone") == 1,
         )
         .await;
     assert_eq!(
-        count(&got, "room.vacated", "shared"),
+        count_of(&got, "room.vacated", "shared"),
         0,
         "Bob is still there"
     );
     viewers_seen(&nodes[0], "shared", 1).await;
     // The dead node no longer holds the shared room open: Bob is the last out.
-    leave(&mut bob, "shared").await;
+    bob.leave("shared").await;
     receiver
         .wait_until("shared vacated", WAIT, |g| {
-            count(g, "room.vacated", "shared") == 1
+            count_of(g, "room.vacated", "shared") == 1
         })
         .await;
     tokio::time::sleep(SETTLE).await;
-    assert_eq!(count(&receiver.delivered(), "room.vacated", "alone"), 1);
+    assert_eq!(count_of(&receiver.delivered(), "room.vacated", "alone"), 1);
 }
 
 #[actix_web::test]
@@ -198,7 +184,7 @@ async fn a_draining_node_vacates_the_rooms_only_it_held() {
     ann.join("solo").await;
     receiver
         .wait_until("solo occupied", WAIT, |g| {
-            count(g, "room.occupied", "solo") == 1
+            count_of(g, "room.occupied", "solo") == 1
         })
         .await;
     leaving.terminate();
@@ -218,7 +204,7 @@ async fn a_draining_node_vacates_the_rooms_only_it_held() {
     );
     receiver
         .wait_until("solo vacated", WAIT, |g| {
-            count(g, "room.vacated", "solo") == 1
+            count_of(g, "room.vacated", "solo") == 1
         })
         .await;
 }

@@ -110,9 +110,9 @@ async fn a_killed_nodes_events_are_delivered_by_another_once_its_lease_runs_out(
     let db_url = database_url(Backend::Postgres, &dir).await;
     let mut s = node_settings(0, &dir, &db_url, &redis);
     with_webhooks(&mut s, &receiver);
-    let mut a = WebhookNodeProcess::start(&s).await;
-    ban_on(&a.http(), "k", "u1").await;
-    ban_on(&a.http(), "k", "u2").await;
+    let mut a = node_process(&s).await;
+    ban_on(&a.http(""), "k", "u1").await;
+    ban_on(&a.http(""), "k", "u2").await;
     let seen = receiver
         .wait_until("node-0 sending the first event", WAIT, |got| {
             got.iter().any(|r| user_of(r) == "u1")
@@ -204,78 +204,4 @@ async fn a_cluster_wide_event_is_stored_once_and_sent_once() {
     let all = receiver.received();
     assert_eq!(all.len(), 2, "{all:#?}");
     assert_eq!(all[1].id(), plain);
-}
-
-/// A node as a `roomcast` process with webhooks on (so a test can SIGKILL it
-/// in the middle of a delivery).
-struct WebhookNodeProcess {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl WebhookNodeProcess {
-    async fn start(s: &Settings) -> WebhookNodeProcess {
-        let port = free_port();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_roomcast"));
-        cmd.env("ROOMCAST_CONFIG_DIR", config_dir())
-            .env("ROOMCAST__SERVER__HOST", "127.0.0.1")
-            .env("ROOMCAST__SERVER__PORT", port.to_string())
-            .env("ROOMCAST__SERVER__WORKERS", "1")
-            .env("ROOMCAST__NODE__ID", &s.node.id)
-            .env("ROOMCAST__DATABASE__URL", s.database.url.expose())
-            .env("ROOMCAST__AUTH__JWT_SECRET", JWT_SECRET)
-            .env("ROOMCAST__API__KEY", API_KEY)
-            .env("ROOMCAST__STORE__FLUSH_INTERVAL_MS", "10")
-            .env(
-                "ROOMCAST__WEBHOOKS__URL",
-                s.webhooks.url.as_deref().unwrap_or(""),
-            )
-            .env("ROOMCAST__WEBHOOKS__SECRET", SECRET)
-            .env(
-                "ROOMCAST__WEBHOOKS__RETRY_BASE_MS",
-                s.webhooks.retry_base_ms.to_string(),
-            )
-            .env(
-                "ROOMCAST__WEBHOOKS__RETRY_S",
-                s.webhooks.retry_s.to_string(),
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null());
-        if let Some(url) = &s.redis.url {
-            cmd.env("ROOMCAST__REDIS__URL", url.expose());
-        }
-        let node = WebhookNodeProcess {
-            port,
-            child: cmd.spawn().expect("start the roomcast binary"),
-        };
-        eventually(
-            "the roomcast process to be ready",
-            Duration::from_secs(20),
-            || async {
-                awc::Client::default()
-                    .get(format!("{}/readyz", node.http()))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().as_u16() == 200)
-            },
-        )
-        .await;
-        node
-    }
-
-    fn http(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL: no shutdown, no lease released.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for WebhookNodeProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

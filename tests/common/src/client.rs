@@ -142,6 +142,15 @@ impl Client {
         .await
     }
 
+    /// Leave `room` and wait for `left`.
+    pub async fn leave(&mut self, room: &str) -> Value {
+        self.send(json!({"type":"leave","room":room})).await;
+        self.expect(&format!("left {room}"), |f| {
+            f["type"] == "left" && f["room"] == room
+        })
+        .await
+    }
+
     /// Send a message and return its ack.
     pub async fn say(&mut self, room: &str, text: &str, reference: &str) -> Value {
         self.send(json!({"type":"message","room":room,"text":text,"ref":reference}))

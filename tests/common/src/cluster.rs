@@ -181,6 +181,10 @@ impl NodeProcess {
                     settings.webhooks.retry_base_ms.to_string(),
                 )
                 .env(
+                    "ROOMCAST__WEBHOOKS__RETRY_S",
+                    settings.webhooks.retry_s.to_string(),
+                )
+                .env(
                     "ROOMCAST__ANALYTICS__PERIOD_MS",
                     settings.analytics.period_ms.to_string(),
                 )

@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use app::*;
 pub use client::*;
 pub use cluster::*;
-pub use receiver::{Received, Receiver, Reply};
+pub use receiver::{Received, Receiver, Reply, count_of, of_kind};
 pub use v2::{mint_jwt, now_ms};
 pub use wait::*;
 

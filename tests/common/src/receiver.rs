@@ -169,6 +169,18 @@ impl Receiver {
     }
 }
 
+/// The delivered events of `kind` in `room`, in order.
+pub fn of_kind<'a>(got: &'a [Received], kind: &str, room: &str) -> Vec<&'a Received> {
+    got.iter()
+        .filter(|r| r.ok() && r.json["type"] == kind && r.room() == room)
+        .collect()
+}
+
+/// How many events of `kind` in `room` were delivered.
+pub fn count_of(got: &[Received], kind: &str, room: &str) -> usize {
+    of_kind(got, kind, room).len()
+}
+
 impl Drop for Receiver {
     fn drop(&mut self) {
         // Wake stalled requests, then stop (in the background: drop cannot wait).
