@@ -169,14 +169,18 @@ impl Receiver {
     }
 }
 
-/// The delivered events of `kind` in `room`, in order.
+/// The delivered events of `kind` in `room`, in order, each once: delivery
+/// is at least once, so a node that died after the receiver answered but
+/// before it noted the success has the event sent again, with the same id.
 pub fn of_kind<'a>(got: &'a [Received], kind: &str, room: &str) -> Vec<&'a Received> {
+    let mut seen = std::collections::HashSet::new();
     got.iter()
         .filter(|r| r.ok() && r.json["type"] == kind && r.room() == room)
+        .filter(|r| seen.insert(r.id().to_owned()))
         .collect()
 }
 
-/// How many events of `kind` in `room` were delivered.
+/// How many distinct events of `kind` in `room` were delivered.
 pub fn count_of(got: &[Received], kind: &str, room: &str) -> usize {
     of_kind(got, kind, room).len()
 }
